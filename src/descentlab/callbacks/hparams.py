@@ -1,0 +1,46 @@
+"""TensorBoard's HParams table: the run's settings next to its real final metrics."""
+
+from typing import Any
+
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from lightning.pytorch.callbacks import Callback
+
+from descentlab.summary import final_metrics
+
+
+class HParams(Callback):
+    """At the end of training, writes `params` plus every key set on the command line, with the
+    final metrics (`final/train_loss`, `final/val_loss`, `final/val_r2`, `final/<scalar>`).
+
+    Written once, at the end, so the table never shows a placeholder such as hp_metric = -1.
+    """
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = dict(params)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.logger is None:
+            raise ValueError("callbacks.hparams needs a logger; set logger=tensorboard")
+        metrics = final_metrics(pl_module, trainer.datamodule)
+        trainer.logger.log_hyperparams(
+            {**self.params, **command_line()}, metrics=metrics, step=trainer.global_step
+        )
+
+
+def command_line() -> dict[str, Any]:
+    """key → value for each `key=value` override of this run, typed as Hydra parsed it
+    (numbers stay numbers, so the table can sort and plot them)."""
+    if not HydraConfig.initialized():
+        return {}
+    overrides = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
+    values = {}
+    for override in overrides:
+        if override.is_delete():
+            continue
+        value = override.value()
+        values[override.key_or_group] = (
+            value if isinstance(value, int | float | str | bool) else str(value)
+        )
+    return values

@@ -1,0 +1,94 @@
+"""The `descentlab` command: a Hydra app whose bad input ends in one line, before any output.
+
+Importing this module stays light (no torch), so `descentlab --help` and `--cfg job` are quick.
+"""
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import hydra
+from hydra import compose, initialize_config_dir
+from hydra._internal.utils import get_args_parser
+from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from descentlab.errors import ConfigError
+
+PACKAGED_CONF = Path(__file__).parent / "conf"  # where a wheel puts conf/
+CONF_DIR = PACKAGED_CONF if PACKAGED_CONF.is_dir() else Path(__file__).parents[2] / "conf"
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def app(cfg: DictConfig) -> float:
+    from descentlab.train import train
+
+    return train(cfg).get("final/val_loss", float("nan"))
+
+
+def main() -> None:
+    """Check a single run's config, then hand over to Hydra.
+
+    Bad input is reported as `descentlab: error: …` with exit status 2, before Hydra creates
+    the run dir; HYDRA_FULL_ERROR=1 shows the traceback instead.
+    """
+    try:
+        precheck(sys.argv[1:])
+    except (HydraException, OmegaConfBaseException) as error:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"descentlab: error: {one_line(error)}", file=sys.stderr)
+        sys.exit(2)
+    app()
+
+
+def precheck(argv: list[str]) -> None:
+    """Compose and validate the config of a single run, as Hydra is about to run it.
+
+    Sweeps (-m) and Hydra's informational flags go straight to Hydra; each sweep job is
+    validated when it starts.
+    """
+    args = get_args_parser().parse_args(argv)
+    informational = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
+    custom = args.config_path or args.config_name or args.config_dir or args.experimental_rerun
+    if args.multirun or informational or custom:
+        return
+    from descentlab.validate import check_fresh_run_dir, validate
+
+    cfg = compose_config(args.overrides)
+    check_fresh_run_dir(Path(cfg.hydra.run.dir))
+    validate(cfg)
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The config Hydra will run; overriding a key that does not exist names the keys that do."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        try:
+            return compose("config", overrides=overrides, return_hydra_config=True)
+        except ConfigCompositionException as error:
+            unknown = re.match(r"Could not override '([^']+)'", str(error))
+            if unknown is None:
+                raise
+            key = unknown.group(1)
+            parent = key.rpartition(".")[0]
+            others = [o for o in overrides if o.split("=", 1)[0] != key]
+            valid = compose("config", overrides=others)
+            node = OmegaConf.select(valid, parent) if parent else valid
+            known = ", ".join(k for k in node if not k.startswith("_")) if node else "no keys"
+            raise ConfigError(
+                f"{key}: no such key; {parent or 'the config'} has {known} "
+                f"(+{key}=… adds a new one)"
+            ) from error
+
+
+def one_line(error: Exception) -> str:
+    if isinstance(error, MissingConfigException) and error.options is not None:
+        group = Path(error.missing_cfg_file).parent.as_posix()
+        option = Path(error.missing_cfg_file).name
+        return f"{group}={option}: no such option; choose one of {', '.join(error.options)}"
+    if isinstance(error, ConfigError):
+        return str(error)
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return text.split(" Config search path:")[0]

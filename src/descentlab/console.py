@@ -1,0 +1,40 @@
+"""What the run prints: its settings at the start, one summary line at the end."""
+
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+console = Console(highlight=False)
+
+# per group, the keys worth seeing at a glance
+SHOWN = {
+    "model": None,  # None: all of the group's own keys
+    "optimizer": None,
+    "scheduler": ("monitor", "factor", "patience"),
+    "init": None,
+    "data": ("n", "noise", "w_true", "batch_size"),
+    "trainer": ("max_steps", "accelerator", "devices"),
+}
+
+
+def print_settings(cfg: DictConfig, run_dir: Path) -> None:
+    choices = HydraConfig.get().runtime.choices
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    for group, keys in SHOWN.items():
+        node = cfg.get(group) or {}
+        shown = [k for k in node if not k.startswith("_") and (keys is None or k in keys)]
+        args = " ".join(f"{k}={OmegaConf.select(node, k)}" for k in shown)
+        table.add_row(group, f"[bold]{choices.get(group, '')}[/bold] {args}")
+    table.add_row("seed", str(cfg.seed))
+    if cfg.get("ckpt_path"):
+        table.add_row("resume", str(cfg.ckpt_path))
+    table.add_row("run dir", str(run_dir))
+    console.print(table)
+
+
+def print_summary(line: str, run_dir: Path) -> None:
+    console.print(f"[bold]done:[/bold] {line}")
+    console.print(f"see it: tensorboard --logdir {run_dir}", soft_wrap=True)

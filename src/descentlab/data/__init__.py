@@ -1,0 +1,1 @@
+"""Data modules the `data` config group builds."""

@@ -1,0 +1,42 @@
+"""Batches straight from in-memory tensors: no DataLoader, no workers, no per-sample collate."""
+
+from collections.abc import Iterator
+
+import torch
+
+
+class Batches:
+    """`steps` batches of (x, y), drawn pass after pass over the data.
+
+    Full batch (`batch_size=None`) yields the same tensors every step: plain gradient descent.
+    Mini-batches come from a fresh permutation each pass, seeded by (`seed`, pass number), so the
+    order is the same run after run. `len()` tells Lightning how many steps make one epoch; making
+    one epoch hold many steps avoids paying Lightning's per-epoch cost on every step.
+    """
+
+    def __init__(
+        self, x: torch.Tensor, y: torch.Tensor, batch_size: int | None, steps: int, seed: int
+    ) -> None:
+        self.x, self.y = x, y
+        self.batch_size = batch_size if batch_size and batch_size < len(x) else None
+        self.steps, self.seed = steps, seed
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self.batch_size is None:
+            for _ in range(self.steps):
+                yield self.x, self.y
+            return
+        n, yielded, epoch_pass = len(self.x), 0, 0
+        while yielded < self.steps:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch_pass)
+            order = torch.randperm(n, generator=generator)
+            for start in range(0, n, self.batch_size):
+                if yielded == self.steps:
+                    return
+                idx = order[start : start + self.batch_size]
+                yield self.x[idx], self.y[idx]
+                yielded += 1
+            epoch_pass += 1

@@ -1,0 +1,71 @@
+"""y = w_true·x + b_true + noise: the seed example's data."""
+
+import math
+
+import lightning as L
+import torch
+
+from descentlab.data.batches import Batches
+
+
+class LinearData(L.LightningDataModule):
+    """Samples drawn once from `seed`, split into training and validation, kept as tensors.
+
+    x has shape (n, 1) and y = w_true·x + b_true + ε with ε ~ N(0, noise²).
+    """
+
+    def __init__(
+        self,
+        w_true: float,
+        b_true: float,
+        n: int,
+        noise: float,
+        x_dist: str,
+        x_scale: float,
+        val_fraction: float,
+        batch_size: int | None,
+        seed: int,
+    ) -> None:
+        super().__init__()
+        self.w_true, self.b_true = w_true, b_true
+        self.n, self.noise = n, noise
+        self.x_dist, self.x_scale = x_dist, x_scale
+        self.val_fraction, self.batch_size = val_fraction, batch_size
+        self.seed = seed
+        self.x_train, self.y_train, self.x_val, self.y_val = self.sample()
+
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        generator = torch.Generator().manual_seed(self.seed)
+        if self.x_dist == "normal":
+            x = torch.randn(self.n, 1, generator=generator) * self.x_scale
+        else:  # uniform
+            x = (torch.rand(self.n, 1, generator=generator) * 2 - 1) * self.x_scale
+        noise = torch.randn(self.n, 1, generator=generator) * self.noise
+        y = self.w_true * x + self.b_true + noise
+        n_val = n_validation(self.n, self.val_fraction)
+        return x[n_val:], y[n_val:], x[:n_val], y[:n_val]
+
+    def train_dataloader(self) -> Batches:
+        return Batches(self.x_train, self.y_train, self.batch_size, self.steps_left(), self.seed)
+
+    def val_dataloader(self) -> Batches:
+        return Batches(self.x_val, self.y_val, None, 1, self.seed)
+
+    def steps_left(self) -> int:
+        """One epoch holds all the steps still to run up to `trainer.max_steps`.
+
+        Lightning pays a cost at each epoch's end; one epoch per run pays it once. Counting from
+        the current step keeps a resumed run's epoch aligned with its checkpoint. With no step
+        limit (max_steps = -1), an epoch is one pass over the training set.
+        """
+        trainer = self.trainer
+        if trainer is not None and trainer.max_steps > 0:
+            return max(1, trainer.max_steps - trainer.global_step)
+        if self.batch_size is None:
+            return 1
+        return math.ceil(len(self.x_train) / self.batch_size)
+
+
+def n_validation(n: int, val_fraction: float) -> int:
+    """Validation samples: at least one, and at least one left for training."""
+    return min(max(1, round(n * val_fraction)), n - 1)

@@ -1,0 +1,1 @@
+"""Models the `model` config group builds."""

@@ -1,0 +1,69 @@
+"""The LightningModule: what is trained (model, loss) and how (optimizer, scheduler).
+
+Where the gradient lives, step by step:
+  1. `training_step` returns the loss L.
+  2. Lightning calls `L.backward()`: autograd writes dL/dw into `w.grad` for every parameter
+     with `requires_grad=True` (all `nn.Parameter`s, unless frozen).
+  3. `optimizer.step()` applies it: for SGD, w ← w − lr·w.grad.
+The per-step views of w, dL/dw and lr are callbacks (`descentlab.callbacks`), not code here.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MeanSquaredError, R2Score
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class DescentModule(L.LightningModule):
+    val_metrics = (
+        "val/loss",
+        "val/mse",
+        "val/r2",
+    )  # what validation logs; a scheduler may watch these
+
+    def __init__(
+        self,
+        model: nn.Module,
+        criterion: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[[torch.optim.Optimizer], dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.criterion = criterion
+        self.optimizer = optimizer  # partial: still needs the parameters
+        self.scheduler = scheduler  # partial: still needs the optimizer
+        self.val_mse = MeanSquaredError()
+        self.val_r2 = R2Score()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return self.criterion(self.model(x), y)  # L; Lightning runs L.backward() and the step
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        x, y = batch
+        y_hat = self.model(x)
+        self.log("val/loss", self.criterion(y_hat, y), prog_bar=True)
+        self.val_mse(y_hat, y)
+        self.val_r2(y_hat.flatten(), y.flatten())
+        self.log("val/mse", self.val_mse)
+        self.log("val/r2", self.val_r2)
+
+    def on_validation_epoch_end(self) -> None:
+        # x-axis of the val/* points: the number of updates made, so val/loss at step k and
+        # param/w at step k describe the same weights.
+        self.log("step", float(self.global_step))
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer(self.parameters())
+        if self.scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": self.scheduler(optimizer)}

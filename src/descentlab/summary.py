@@ -1,0 +1,48 @@
+"""What a finished run measured: final metrics for the HParams table and the console line."""
+
+from typing import Any
+
+import torch
+from torchmetrics.functional import r2_score
+
+from descentlab.models.linear import Linear
+from descentlab.module import DescentModule
+from descentlab.theory import least_squares
+
+
+@torch.no_grad()
+def final_metrics(module: DescentModule, data: Any) -> dict[str, float]:
+    """Losses at the final weights, on the whole training and validation sets, and each scalar."""
+    device = module.device
+    x, y = data.x_train.to(device), data.y_train.to(device)
+    x_val, y_val = data.x_val.to(device), data.y_val.to(device)
+    y_hat_val = module(x_val)
+    metrics = {
+        "final/train_loss": module.criterion(module(x), y),
+        "final/val_loss": module.criterion(y_hat_val, y_val),
+        "final/val_r2": r2_score(y_hat_val.flatten(), y_val.flatten()),
+    }
+    for name, p in module.model.named_parameters():
+        if p.numel() == 1:
+            metrics[f"final/{name}"] = p
+    return {key: float(value) for key, value in metrics.items()}
+
+
+def optimum(module: DescentModule, data: Any) -> dict[str, float] | None:
+    """w* (and b*) from the training data, where the model is linear with an MSE loss."""
+    model, criterion = module.model, module.criterion
+    if not isinstance(model, Linear) or not isinstance(criterion, torch.nn.MSELoss):
+        return None
+    return least_squares(data.x_train, data.y_train, bias=model.b is not None)
+
+
+def summary_line(final: dict[str, float], best: dict[str, float] | None, steps: int) -> str:
+    """One line: the final weights (next to w* where known), the final loss and the steps."""
+    parts = []
+    for name in ("w", "b"):
+        if f"final/{name}" in final:
+            star = f" ({name}* = {best[name]:.5f})" if best else ""
+            parts.append(f"{name} = {final[f'final/{name}']:.5f}{star}")
+    parts.append(f"loss = {final['final/train_loss']:.6g}")
+    parts.append(f"{steps} steps")
+    return ", ".join(parts)

@@ -1,0 +1,57 @@
+"""One training run, top to bottom: check the config, build each piece from it, fit, report."""
+
+import logging
+import warnings
+from pathlib import Path
+
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig
+
+from descentlab.console import print_settings, print_summary
+from descentlab.init import initialize
+from descentlab.module import DescentModule
+from descentlab.summary import final_metrics, optimum, summary_line
+from descentlab.validate import validate
+
+# Data lives in memory as tensors: worker processes would only add start-up cost.
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
+warnings.filterwarnings("ignore", ".*treespec, LeafSpec.*")  # Lightning's call, torch's warning
+warnings.filterwarnings("ignore", ".*not available but strict is set to `False`.*")  # see plateau()
+# Hydra's logging prints to the console and the run's log file; Lightning's own console
+# handler would print every line a second time.
+logging.getLogger("lightning").handlers.clear()
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+    lambda record: "litlogger" not in record.getMessage()  # an advertisement, not run info
+)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    validate(cfg)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    data = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    initialize(model, instantiate(cfg.init))
+    module = DescentModule(
+        model=model,
+        criterion=instantiate(cfg.criterion),
+        optimizer=instantiate(cfg.optimizer, _convert_="all"),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+    )
+    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c is not None]
+    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks)
+
+    if rank_zero_only.rank == 0:
+        print_settings(cfg, run_dir)
+    trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path)
+    if not trainer.is_global_zero:
+        return {}
+
+    final = final_metrics(module, data)
+    print_summary(summary_line(final, optimum(module, data), trainer.global_step), run_dir)
+    return final

@@ -1,0 +1,49 @@
+"""Helpers shared by the tests: run the app, read what it wrote to TensorBoard."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def run_app(tmp_path: Path):
+    """Run `python -m descentlab` in an empty working dir; returns (process, run_dir, cwd)."""
+
+    def run(*overrides: str, name: str = "run") -> tuple[subprocess.CompletedProcess, Path, Path]:
+        cwd = tmp_path / f"cwd-{name}"
+        cwd.mkdir()
+        run_dir = tmp_path / name
+        env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+        proc = subprocess.run(
+            [sys.executable, "-m", "descentlab", f"hydra.run.dir={run_dir}", *overrides],
+            cwd=cwd,
+            env={**env, "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return proc, run_dir, cwd
+
+    return run
+
+
+def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """tag → [(step, value), …] from every event file in `run_dir`."""
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "tensors": 0})
+    events.Reload()
+    return {
+        tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
+    }
+
+
+def hparams_plugin(run_dir: Path) -> dict[str, bytes]:
+    """The HParams plugin's records (experiment, session start, session end) in `run_dir`."""
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return events.PluginTagToContent("hparams")

@@ -1,0 +1,213 @@
+"""The seed example end to end: `python -m descentlab` in a subprocess, read from TensorBoard."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from conftest import hparams_plugin, scalars
+
+pytestmark = pytest.mark.slow
+
+
+def train_data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    from descentlab.data.linear import LinearData
+
+    d = LinearData(3.0, 0.0, 256, 0.1, "normal", 1.0, 0.25, None, seed=seed)
+    return d.x_train.double(), d.y_train.double()
+
+
+@pytest.fixture(scope="module")
+def seed_run(tmp_path_factory):
+    """One run of the seed example with every default, shared by the tests below."""
+    import os
+    import subprocess
+    import sys
+
+    tmp = tmp_path_factory.mktemp("seed")
+    cwd, run_dir = tmp / "cwd", tmp / "run"
+    cwd.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "descentlab", f"hydra.run.dir={run_dir}"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc, run_dir, cwd, scalars(run_dir)
+
+
+def series(logged, tag: str) -> list[float]:
+    steps = [step for step, _ in logged[tag]]
+    assert steps == list(range(len(steps))), f"{tag} must have one value per step from 0"
+    return [value for _, value in logged[tag]]
+
+
+def test_w_reaches_w_star_within_300_steps(seed_run):
+    _, _, _, logged = seed_run
+    x, y = train_data()
+    w_star = float((x * y).mean() / (x * x).mean())  # least squares, by hand
+    w = series(logged, "param/w")
+    lr, grad = series(logged, "lr"), series(logged, "grad/w")
+    assert len(w) <= 300
+    w_final = w[-1] - lr[-1] * grad[-1]  # the last update
+    assert abs(w_final - w_star) < 0.01
+    assert logged["final/w"][-1][1] == pytest.approx(w_final, abs=1e-6)
+
+
+def test_grad_w_at_step_0_is_the_closed_form(seed_run):
+    _, _, _, logged = seed_run
+    x, y = train_data()
+    w0 = 1.0
+    assert series(logged, "param/w")[0] == w0
+    expected = float(2 * (x * (w0 * x - y)).mean())  # dL/dw = 2·mean(x·(w·x − y))
+    grad0 = series(logged, "grad/w")[0]
+    assert grad0 < 0
+    assert grad0 == pytest.approx(expected, abs=1e-5)
+
+
+def test_train_loss_at_step_k_is_the_loss_at_w_k(seed_run):
+    _, _, _, logged = seed_run
+    x, y = train_data()
+    w, loss = series(logged, "param/w"), series(logged, "train/loss")
+    for k in (0, 1, 5, 50):
+        assert loss[k] == pytest.approx(float(((w[k] * x - y) ** 2).mean()), rel=1e-5)
+
+
+def test_logged_series_obey_the_sgd_update_rule(seed_run):
+    _, _, _, logged = seed_run
+    w, grad, lr = series(logged, "param/w"), series(logged, "grad/w"), series(logged, "lr")
+    for k in range(len(w) - 1):
+        assert w[k + 1] == pytest.approx(w[k] - lr[k] * grad[k], abs=1e-6), k  # w ← w − lr·dL/dw
+
+
+def test_plateau_lowers_the_lr_near_the_optimum(seed_run):
+    _, _, _, logged = seed_run
+    lr = series(logged, "lr")
+    assert lr[0] == pytest.approx(0.1)
+    assert lr[-1] < lr[0]
+    drops = [k for k in range(1, len(lr)) if lr[k] < lr[k - 1]]
+    assert all(k % 10 == 0 for k in drops)  # right after a validation, every 10 steps
+    assert all(lr[k] == pytest.approx(0.5 * lr[k - 1]) for k in drops)  # factor 0.5
+
+
+def test_validation_metrics_are_logged_against_the_update_count(seed_run):
+    _, _, _, logged = seed_run
+    from descentlab.data.linear import LinearData
+
+    d = LinearData(3.0, 0.0, 256, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    x_val, y_val = d.x_val.double(), d.y_val.double()
+    w = series(logged, "param/w")
+    steps = [s for s, _ in logged["val/loss"]]
+    assert steps[:3] == [10, 20, 30]
+    val10 = logged["val/loss"][0][1]
+    assert val10 == pytest.approx(float(((w[10] * x_val - y_val) ** 2).mean()), rel=1e-5)
+    assert logged["val/mse"][0][1] == pytest.approx(val10, rel=1e-6)
+    r2 = 1 - ((w[10] * x_val - y_val) ** 2).sum() / ((y_val - y_val.mean()) ** 2).sum()
+    assert logged["val/r2"][0][1] == pytest.approx(float(r2), abs=1e-5)
+
+
+def test_hparams_hold_the_settings_and_real_final_metrics(seed_run):
+    _, run_dir, _, logged = seed_run
+    assert "hp_metric" not in logged
+    plugin = hparams_plugin(run_dir)
+    start = plugin_data_pb2.HParamsPluginData.FromString(plugin["_hparams_/session_start_info"])
+    params = start.session_start_info.hparams
+    assert params["optimizer"].string_value == "sgd"
+    assert params["optimizer.lr"].number_value == pytest.approx(0.1)
+    assert params["init"].string_value == "constant"
+    assert params["seed"].number_value == 0
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(plugin["_hparams_/experiment"])
+    metric_tags = {m.name.tag for m in experiment.experiment.metric_infos}
+    assert {"final/train_loss", "final/val_loss", "final/val_r2", "final/w"} <= metric_tags
+    x, y = train_data()
+    w = logged["final/w"][-1][1]
+    assert logged["final/train_loss"][-1][1] == pytest.approx(
+        float(((w * x - y) ** 2).mean()), rel=1e-5
+    )
+
+
+def test_everything_goes_into_the_run_dir(seed_run):
+    _, run_dir, cwd, _ = seed_run
+    assert list(cwd.iterdir()) == []
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert list(run_dir.glob("events.out.tfevents.*"))
+
+
+def test_console_shows_settings_summary_and_the_tensorboard_command(seed_run):
+    proc, run_dir, _, logged = seed_run
+    out = proc.stdout
+    assert "optimizer" in out and "lr=0.1" in out and "seed" in out
+    summary = next(line for line in out.splitlines() if line.startswith("done:"))
+    w = logged["final/w"][-1][1]
+    assert f"w = {w:.5f}" in summary and "w* = " in summary and "300 steps" in summary
+    assert f"tensorboard --logdir {run_dir}" in out
+
+
+def test_same_seed_same_scalars_other_seed_other_scalars(seed_run, run_app):
+    _, _, _, first = seed_run
+    proc, run_dir, _ = run_app(name="again")
+    assert proc.returncode == 0, proc.stderr
+    again = scalars(run_dir)
+    assert again.keys() == first.keys()
+    for tag in first:
+        assert again[tag] == first[tag], tag
+    proc, run_dir, _ = run_app("seed=1", "trainer.max_steps=20", name="seed1")
+    assert proc.returncode == 0, proc.stderr
+    other = scalars(run_dir)
+    assert other["grad/w"][0] != first["grad/w"][0]
+
+
+def test_resume_continues_exactly(run_app):
+    settings = ("optimizer=adam", "optimizer.lr=0.05")
+    proc, straight, _ = run_app(*settings, "trainer.max_steps=200", name="straight")
+    assert proc.returncode == 0, proc.stderr
+    proc, half, _ = run_app(*settings, "trainer.max_steps=100", name="half")
+    assert proc.returncode == 0, proc.stderr
+    ckpt = half / "checkpoints" / "last.ckpt"
+    proc, resumed, _ = run_app(
+        *settings, "trainer.max_steps=200", f"ckpt_path={ckpt}", name="resumed"
+    )
+    assert proc.returncode == 0, proc.stderr
+
+    def state(run_dir: Path):
+        return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+
+    a, h, b = state(straight), state(half), state(resumed)
+    assert b["global_step"] == a["global_step"] == 200
+    assert h["state_dict"]["model.w"] != a["state_dict"]["model.w"]  # still moving at step 100
+    assert b["state_dict"]["model.w"] == a["state_dict"]["model.w"]  # exactly
+    assert b["lr_schedulers"][0]["_last_lr"] == a["lr_schedulers"][0]["_last_lr"]
+    logged_a, logged_b = scalars(straight), scalars(resumed)
+    assert [s for s, _ in logged_b["param/w"]] == list(range(100, 200))
+    assert logged_b["param/w"] == logged_a["param/w"][100:]
+    assert (half / "checkpoints" / "last.ckpt").stat().st_size > 0  # the first run is untouched
+
+
+def test_bad_input_is_one_line_exit_2_and_no_run(run_app):
+    proc, run_dir, cwd = run_app("optimizer.lr=-1", name="bad")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "descentlab: error: optimizer.lr=-1: must be a number > 0"
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not run_dir.exists() and list(cwd.iterdir()) == []
+
+
+def test_unknown_group_option_is_one_line(run_app):
+    proc, _, _ = run_app("optimizer=rmsprop", name="unknown")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [
+        "descentlab: error: optimizer=rmsprop: no such option; choose one of adam, sgd"
+    ]
+
+
+def test_a_second_run_into_the_same_dir_is_refused(seed_run, run_app):
+    _, run_dir, _, _ = seed_run
+    before = (run_dir / "checkpoints" / "last.ckpt").read_bytes()
+    proc, _, _ = run_app(f"hydra.run.dir={run_dir}", name="again-same-dir")
+    assert proc.returncode == 2 and "already holds a run" in proc.stderr
+    assert (run_dir / "checkpoints" / "last.ckpt").read_bytes() == before

@@ -1,0 +1,67 @@
+import torch
+
+from descentlab.data.batches import Batches
+from descentlab.data.linear import LinearData
+
+
+def data(**overrides) -> LinearData:
+    args = dict(
+        w_true=3.0,
+        b_true=0.0,
+        n=1000,
+        noise=0.1,
+        x_dist="normal",
+        x_scale=1.0,
+        val_fraction=0.25,
+        batch_size=None,
+        seed=0,
+    )
+    return LinearData(**{**args, **overrides})
+
+
+def test_same_seed_same_data_other_seed_other_data():
+    a, b, c = data(), data(), data(seed=1)
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_val, b.y_val)
+    assert not torch.equal(a.x_train, c.x_train)
+
+
+def test_split_sizes():
+    d = data(n=200, val_fraction=0.25)
+    assert (len(d.x_train), len(d.x_val)) == (150, 50)
+    assert d.x_train.shape == (150, 1) and d.y_train.shape == (150, 1)
+
+
+def test_y_is_w_true_x_plus_noise_of_the_given_std():
+    d = data(n=20_000, noise=0.5, b_true=1.0)
+    residual = d.y_train - (3.0 * d.x_train + 1.0)
+    assert abs(residual.std().item() - 0.5) < 0.01
+    assert abs(residual.mean().item()) < 0.01
+
+
+def test_no_noise_puts_every_point_on_the_line():
+    d = data(noise=0.0)
+    torch.testing.assert_close(d.y_train, 3.0 * d.x_train)
+
+
+def test_uniform_x_stays_in_its_range():
+    d = data(x_dist="uniform", x_scale=2.0, n=5000)
+    x = torch.cat([d.x_train, d.x_val])
+    assert x.min() >= -2.0 and x.max() <= 2.0
+    assert abs((x**2).mean().item() - 4 / 3) < 0.05  # mean(x²) of U(−2, 2)
+
+
+def test_full_batch_yields_the_whole_training_set_each_step():
+    x, y = torch.arange(10.0).unsqueeze(1), torch.arange(10.0).unsqueeze(1)
+    batches = list(Batches(x, y, batch_size=None, steps=3, seed=0))
+    assert len(batches) == 3
+    assert all(bx is x and by is y for bx, by in batches)
+
+
+def test_mini_batches_cover_each_pass_and_repeat_with_the_seed():
+    x = torch.arange(10.0).unsqueeze(1)
+    first = list(Batches(x, x, batch_size=4, steps=6, seed=3))
+    again = list(Batches(x, x, batch_size=4, steps=6, seed=3))
+    assert [len(bx) for bx, _ in first] == [4, 4, 2, 4, 4, 2]
+    one_pass = torch.cat([bx for bx, _ in first[:3]]).flatten().sort().values
+    assert torch.equal(one_pass, x.flatten())
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(first, again, strict=True))

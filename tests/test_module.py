@@ -1,0 +1,80 @@
+"""The LightningModule's training against the same math written as a plain PyTorch loop."""
+
+from functools import partial
+
+import lightning as L
+import pytest
+import torch
+
+from descentlab.data.linear import LinearData
+from descentlab.init import constant, initialize
+from descentlab.models.linear import Linear
+from descentlab.module import DescentModule
+
+
+def fit(optimizer, steps: int) -> tuple[float, LinearData]:
+    data = LinearData(3.0, 0.0, 128, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    model = Linear()
+    initialize(model, partial(constant, value=1.0))
+    module = DescentModule(model, torch.nn.MSELoss(), optimizer)
+    trainer = L.Trainer(
+        max_steps=steps,
+        val_check_interval=min(10, steps),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(module, datamodule=data)
+    return model.w.item(), data
+
+
+@pytest.mark.parametrize("lr, mu", [(0.1, 0.0), (0.8, 0.0), (0.05, 0.9)])
+def test_sgd_matches_the_update_rule_by_hand(lr, mu):
+    w_final, data = fit(partial(torch.optim.SGD, lr=lr, momentum=mu), steps=30)
+    x, y = data.x_train.double(), data.y_train.double()
+    w, v = 1.0, 0.0
+    for _ in range(30):
+        g = float(2 * (x * (w * x - y)).mean())  # dL/dw
+        v = mu * v + g  # PyTorch's momentum buffer (v = g when mu = 0)
+        w = w - lr * v  # w ← w − lr·v
+    assert w_final == pytest.approx(w, abs=1e-5)
+
+
+def test_adam_first_step_is_lr_in_the_downhill_direction():
+    w_final, _ = fit(partial(torch.optim.Adam, lr=0.3), steps=1)
+    assert w_final == pytest.approx(1.0 + 0.3, abs=1e-6)
+
+
+def test_configure_optimizers_wires_the_scheduler_dict():
+    from descentlab.schedulers import plateau
+
+    module = DescentModule(
+        Linear(),
+        torch.nn.MSELoss(),
+        partial(torch.optim.SGD, lr=0.1),
+        partial(
+            plateau,
+            monitor="val/loss",
+            interval="step",
+            frequency=10,
+            mode="min",
+            factor=0.5,
+            patience=2,
+            threshold=1e-4,
+            threshold_mode="rel",
+            cooldown=0,
+            min_lr=0.0,
+        ),
+    )
+    config = module.configure_optimizers()
+    assert isinstance(config["optimizer"], torch.optim.SGD)
+    scheduler = config["lr_scheduler"]
+    assert isinstance(scheduler["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau)
+    assert (scheduler["monitor"], scheduler["interval"], scheduler["frequency"]) == (
+        "val/loss",
+        "step",
+        10,
+    )
+    assert scheduler["scheduler"].factor == 0.5 and scheduler["scheduler"].patience == 2

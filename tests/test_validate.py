@@ -1,0 +1,73 @@
+"""Bad input is refused before anything is built, with the key and what it allows."""
+
+from pathlib import Path
+
+import pytest
+
+from descentlab.cli import one_line, precheck
+
+
+@pytest.fixture
+def check(tmp_path: Path):
+    def run(*overrides: str) -> None:
+        precheck([f"hydra.run.dir={tmp_path / 'run'}", *overrides])
+
+    return run
+
+
+def error_of(check, *overrides: str) -> str:
+    with pytest.raises(Exception) as caught:
+        check(*overrides)
+    return one_line(caught.value)
+
+
+def test_the_defaults_pass(check):
+    check()
+    check(
+        "optimizer=adam", "init=normal", "scheduler=none", "model.bias=true", "data.batch_size=32"
+    )
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("optimizer.lr=0", "optimizer.lr=0: must be a number > 0"),
+        ("optimizer.lr=-0.1", "optimizer.lr=-0.1: must be a number > 0"),
+        ("optimizer.lr=fast", "optimizer.lr=fast: must be a number > 0"),
+        ("data.n=0", "data.n=0: must be an integer ≥ 2"),
+        ("data.n=12.5", "data.n=12.5: must be an integer"),
+        ("data.noise=-1", "data.noise=-1: must be a number ≥ 0"),
+        ("data.x_dist=cauchy", "data.x_dist=cauchy: must be one of normal, uniform"),
+        ("trainer.max_steps=-2", "trainer.max_steps=-2: must be an integer ≥ -1"),
+        ("trainer.max_steps=5", "trainer.val_check_interval=10: must be ≤ trainer.max_steps=5"),
+        ("seed=-3", "seed=-3: must be an integer in [0, 2**32)"),
+        ("scheduler.factor=2", "scheduler.factor=2: must be a number in (0, 1)"),
+        ("scheduler.monitor=val/los", "scheduler.monitor=val/los: must be one of val/loss"),
+        ("init=uniform init.a=1 init.b=0", "init.a=1, init.b=0: must satisfy init.a < init.b"),
+        ("optimizer=sgd_fast", "optimizer=sgd_fast: no such option; choose one of adam, sgd"),
+        ("init=he", "init=he: no such option; choose one of constant, kaiming_normal, normal"),
+        ("scheduler=cosine", "scheduler=cosine: no such option; choose one of none, plateau"),
+        ("model=mlp9", "model=mlp9: no such option; choose one of linear"),
+        ("data.nn=3", "data.nn: no such key; data has w_true, b_true, n, noise"),
+        ("+trainer.max_step=3", "trainer.max_step: not an argument of lightning.pytorch.Trainer"),
+        ("+optimizer.beta=3", "optimizer.beta: not an argument of torch.optim.SGD"),
+        ("ckpt_path=/no/such/last.ckpt", "ckpt_path=/no/such/last.ckpt: no such file"),
+        ("model._target_=no.such.Model", "model._target_=no.such.Model: cannot import it"),
+    ],
+)
+def test_bad_input_names_the_key_and_what_is_allowed(check, override, expected):
+    message = error_of(check, *override.split())
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_a_run_dir_that_holds_a_run_is_refused(tmp_path: Path):
+    (tmp_path / "old" / ".hydra").mkdir(parents=True)
+    with pytest.raises(Exception) as caught:
+        precheck([f"hydra.run.dir={tmp_path / 'old'}"])
+    assert "already holds a run" in one_line(caught.value)
+
+
+def test_sweeps_and_informational_flags_go_straight_to_hydra():
+    precheck(["--cfg", "job", "optimizer.lr=-1"])  # printing a config is not running it
+    precheck(["-m", "optimizer.lr=0.1,1"])
