@@ -1,0 +1,31 @@
+"""The README's commands are the ones that are run and tested."""
+
+import re
+
+from conftest import ROOT
+
+
+def quick_start_commands() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", section)
+
+
+def test_quick_start_has_exactly_two_commands_run_and_test():
+    run, test = quick_start_commands()
+    assert run.endswith("pip install -e . && descentlab")
+    assert test.endswith('pip install -e ".[test]" && pytest')
+
+
+def test_ci_runs_the_readme_test_command():
+    _, test = quick_start_commands()
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test in ci
+
+
+def test_every_override_group_in_the_readme_exists():
+    readme = (ROOT / "README.md").read_text()
+    for group, option in re.findall(
+        r"descentlab .*?\b(optimizer|init|scheduler|model)=(\w+)", readme
+    ):
+        assert (ROOT / "conf" / group / f"{option}.yaml").is_file(), f"{group}={option}"
