@@ -211,3 +211,27 @@ def test_a_second_run_into_the_same_dir_is_refused(seed_run, run_app):
     proc, _, _ = run_app(f"hydra.run.dir={run_dir}", name="again-same-dir")
     assert proc.returncode == 2 and "already holds a run" in proc.stderr
     assert (run_dir / "checkpoints" / "last.ckpt").read_bytes() == before
+
+
+def test_scalars_script_prints_the_logged_series(seed_run):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    _, run_dir, _, logged = seed_run
+    script = ROOT / "scripts" / "scalars.py"
+    proc = subprocess.run(
+        [sys.executable, script, run_dir, "--tags", "param/w", "grad/w", "--first", "3"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    header, *rows = proc.stdout.strip().splitlines()
+    assert header.split() == ["step", "param/w", "grad/w"]
+    assert len(rows) == 3
+    for k, row in enumerate(rows):
+        step, w, g = row.split()
+        assert int(step) == k
+        assert float(w) == pytest.approx(logged["param/w"][k][1], rel=1e-6)
+        assert float(g) == pytest.approx(logged["grad/w"][k][1], rel=1e-6)

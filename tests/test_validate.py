@@ -53,6 +53,7 @@ def test_the_defaults_pass(check):
         ("+optimizer.beta=3", "optimizer.beta: not an argument of torch.optim.SGD"),
         ("ckpt_path=/no/such/last.ckpt", "ckpt_path=/no/such/last.ckpt: no such file"),
         ("model._target_=no.such.Model", "model._target_=no.such.Model: cannot import it"),
+        ("~logger", "callbacks.step_scalars: writes to TensorBoard and needs a logger"),
     ],
 )
 def test_bad_input_names_the_key_and_what_is_allowed(check, override, expected):
@@ -71,3 +72,11 @@ def test_a_run_dir_that_holds_a_run_is_refused(tmp_path: Path):
 def test_sweeps_and_informational_flags_go_straight_to_hydra():
     precheck(["--cfg", "job", "optimizer.lr=-1"])  # printing a config is not running it
     precheck(["-m", "optimizer.lr=0.1,1"])
+
+
+def test_gpu_without_a_gpu_is_refused(check):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    assert "no GPU is visible here" in error_of(check, "trainer.accelerator=gpu")

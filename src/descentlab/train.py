@@ -20,6 +20,8 @@ from descentlab.validate import validate
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*treespec, LeafSpec.*")  # Lightning's call, torch's warning
 warnings.filterwarnings("ignore", ".*not available but strict is set to `False`.*")  # see plateau()
+# Per-step scalars go through StepScalars, not self.log, so log_every_n_steps has nothing to pace.
+warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
 # Hydra's logging prints to the console and the run's log file; Lightning's own console
 # handler would print every line a second time.
 logging.getLogger("lightning").handlers.clear()
@@ -53,5 +55,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
         return {}
 
     final = final_metrics(module, data)
-    print_summary(summary_line(final, optimum(module, data), trainer.global_step), run_dir)
+    line = summary_line(final, optimum(module, data), trainer.global_step)
+    print_summary(line, run_dir if logger else None)
     return final

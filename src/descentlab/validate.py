@@ -101,6 +101,21 @@ def check_relations(cfg: DictConfig) -> None:
             f"scheduler.frequency={frequency}: must be a multiple of "
             f"trainer.val_check_interval={every}, so the scheduler sees a fresh validation"
         )
+    if not cfg.get("logger"):
+        for name in ("step_scalars", "hparams"):
+            if OmegaConf.select(cfg, f"callbacks.{name}"):
+                raise ConfigError(
+                    f"callbacks.{name}: writes to TensorBoard and needs a logger; "
+                    f"set logger=tensorboard or callbacks.{name}=null"
+                )
+    accelerator = OmegaConf.select(cfg, "trainer.accelerator")
+    if accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"trainer.accelerator={accelerator}: no GPU is visible here; use cpu or auto"
+            )
     a, b = OmegaConf.select(cfg, "init.a"), OmegaConf.select(cfg, "init.b")
     if is_number(a) and is_number(b) and not a < b:
         raise ConfigError(f"init.a={a}, init.b={b}: must satisfy init.a < init.b")

@@ -46,13 +46,13 @@ class LinearData(L.LightningDataModule):
         return x[n_val:], y[n_val:], x[:n_val], y[:n_val]
 
     def train_dataloader(self) -> Batches:
-        return Batches(self.x_train, self.y_train, self.batch_size, self.steps_left(), self.seed)
+        return Batches(self.x_train, self.y_train, self.batch_size, self.batches_left(), self.seed)
 
     def val_dataloader(self) -> Batches:
         return Batches(self.x_val, self.y_val, None, 1, self.seed)
 
-    def steps_left(self) -> int:
-        """One epoch holds all the steps still to run up to `trainer.max_steps`.
+    def batches_left(self) -> int:
+        """One epoch holds all the batches still to run up to `trainer.max_steps`.
 
         Lightning pays a cost at each epoch's end; one epoch per run pays it once. Counting from
         the current step keeps a resumed run's epoch aligned with its checkpoint. With no step
@@ -60,7 +60,8 @@ class LinearData(L.LightningDataModule):
         """
         trainer = self.trainer
         if trainer is not None and trainer.max_steps > 0:
-            return max(1, trainer.max_steps - trainer.global_step)
+            steps = max(1, trainer.max_steps - trainer.global_step)
+            return steps * trainer.accumulate_grad_batches  # batches: one per micro-batch
         if self.batch_size is None:
             return 1
         return math.ceil(len(self.x_train) / self.batch_size)
