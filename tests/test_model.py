@@ -4,7 +4,7 @@ from descentlab.models.linear import Linear
 
 
 def test_linear_has_one_weight_named_w():
-    model = Linear()
+    model = Linear(bias=False)
     assert [name for name, _ in model.named_parameters()] == ["w"]
     assert model.w.requires_grad
 
@@ -21,7 +21,7 @@ def test_linear_computes_w_x_plus_b():
 
 def test_backward_puts_dL_dw_in_w_grad():
     """w.grad after backward is the slope of L at w, 2·mean(x·(w·x − y)), not w itself."""
-    model = Linear()
+    model = Linear(bias=False)
     with torch.no_grad():
         model.w.fill_(1.0)
     x = torch.linspace(-2, 2, 9).unsqueeze(1)

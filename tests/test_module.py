@@ -14,7 +14,7 @@ from descentlab.module import DescentModule
 
 def fit(optimizer, steps: int) -> tuple[float, LinearData]:
     data = LinearData(3.0, 0.0, 128, 0.1, "normal", 1.0, 0.25, None, seed=0)
-    model = Linear()
+    model = Linear(bias=False)
     initialize(model, partial(constant, value=1.0))
     module = DescentModule(model, torch.nn.MSELoss(), optimizer)
     trainer = L.Trainer(
@@ -51,7 +51,7 @@ def test_configure_optimizers_wires_the_scheduler_dict():
     from descentlab.schedulers import plateau
 
     module = DescentModule(
-        Linear(),
+        Linear(bias=False),
         torch.nn.MSELoss(),
         partial(torch.optim.SGD, lr=0.1),
         partial(

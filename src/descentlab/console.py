@@ -37,6 +37,6 @@ def print_settings(cfg: DictConfig, run_dir: Path) -> None:
 
 def print_summary(line: str, logdir: Path | None) -> None:
     """The result, and the command that shows this run (where it has TensorBoard logs)."""
-    console.print(f"[bold]done:[/bold] {line}")
+    console.print(f"[bold]done:[/bold] {line}", soft_wrap=True)
     if logdir is not None:
         console.print(f"see it: tensorboard --logdir {logdir}", soft_wrap=True)

@@ -51,7 +51,7 @@ class DescentModule(L.LightningModule):
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         x, y = batch
         y_hat = self.model(x)
-        self.log("val/loss", self.criterion(y_hat, y), prog_bar=True)
+        self.log("val/loss", self.criterion(y_hat, y), prog_bar=True, sync_dist=True)
         self.val_mse(y_hat, y)
         self.val_r2(y_hat.flatten(), y.flatten())
         self.log("val/mse", self.val_mse)
@@ -60,7 +60,7 @@ class DescentModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         # x-axis of the val/* points: the number of updates made, so val/loss at step k and
         # param/w at step k describe the same weights.
-        self.log("step", float(self.global_step))
+        self.log("step", float(self.global_step), sync_dist=True)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer(self.parameters())

@@ -11,7 +11,7 @@ class Linear(nn.Module):
     with dL/dw on `loss.backward()`. Their starting values come from the `init` config group.
     """
 
-    def __init__(self, bias: bool = False) -> None:
+    def __init__(self, bias: bool) -> None:
         super().__init__()
         self.w = nn.Parameter(torch.zeros(()))
         self.b = nn.Parameter(torch.zeros(())) if bias else None
