@@ -25,7 +25,7 @@ CONF_DIR = PACKAGED_CONF if PACKAGED_CONF.is_dir() else Path(__file__).parents[2
 def app(cfg: DictConfig) -> float:
     from descentlab.train import train
 
-    return train(cfg).get("final/val_loss", float("nan"))
+    return train(cfg).get("final/val_loss", float("nan"))  # type: ignore[return-value]
 
 
 def main() -> None:

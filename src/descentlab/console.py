@@ -7,7 +7,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-console = Console(highlight=False)
+console = Console(highlight=False, width=max(100, Console().width))  # tables need ~100 columns
 
 # per group, the keys worth seeing at a glance
 SHOWN = {

@@ -1,4 +1,4 @@
-"""Initializers for the `init` config group: each sets one parameter in place.
+"""Initializers for the `init` config group, each setting one parameter in place, and `freeze`.
 
 `initialize` applies one to every parameter of a model. Fan-based schemes (Xavier, Kaiming) treat
 a 0-d scalar as a 1×1 weight and leave 1-D parameters (biases, norm scales) as the module made
@@ -18,6 +18,14 @@ def initialize(model: nn.Module, init: Init) -> None:
     with torch.no_grad():
         for p in model.parameters():
             init(p)
+
+
+def freeze(model: nn.Module, names: list[str]) -> None:
+    """requires_grad = False for each named parameter: autograd computes no dL/d(name) for it,
+    its .grad stays None, and the optimizer leaves its value as initialised."""
+    params = dict(model.named_parameters())
+    for name in names:
+        params[name].requires_grad_(False)
 
 
 def constant(p: torch.Tensor, value: float) -> None:

@@ -7,7 +7,7 @@ from torchmetrics.functional import r2_score
 
 from descentlab.models.linear import Linear
 from descentlab.module import DescentModule
-from descentlab.theory import least_squares
+from descentlab.theory import critical_lr, hessian, least_squares
 
 
 @torch.no_grad()
@@ -34,6 +34,25 @@ def optimum(module: DescentModule, data: Any) -> dict[str, float] | None:
     if not isinstance(model, Linear) or not isinstance(criterion, torch.nn.MSELoss):
         return None
     return least_squares(data.x_train, data.y_train, bias=model.b is not None)
+
+
+def critical(module: DescentModule, data: Any, optimizer: torch.optim.Optimizer) -> float | None:
+    """The lr above which plain SGD diverges, 2·(1 + μ)/λ_max, where the theory covers the run."""
+    if optimum(module, data) is None or not isinstance(optimizer, torch.optim.SGD):
+        return None
+    h = float(torch.linalg.eigvalsh(hessian(data.x_train, module.model.b is not None)).max())
+    if module.criterion.reduction == "sum":
+        h *= len(data.x_train)
+    return critical_lr(h, optimizer.param_groups[0].get("momentum", 0.0))
+
+
+def diverged_line(step: int, loss: float, factor: float, lr: float, lr_crit: float | None) -> str:
+    """One line: where the run stopped and why, next to the critical lr where it is known."""
+    finite = loss == loss and abs(loss) != float("inf")
+    why = f"{loss:.4g} > {factor:g} × the first step's" if finite else "non-finite"
+    crit = f" > critical lr {lr_crit:.4g}" if lr_crit is not None and lr > lr_crit else ""
+    crit = crit or (f" (critical lr {lr_crit:.4g})" if lr_crit is not None else "")
+    return f"diverged at step {step}: loss {why}; lr = {lr:.4g}{crit}"
 
 
 def summary_line(final: dict[str, float], best: dict[str, float] | None, steps: int) -> str:

@@ -10,10 +10,11 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from descentlab.callbacks.divergence import Divergence, run_status
 from descentlab.console import print_settings, print_summary
-from descentlab.init import initialize
+from descentlab.init import freeze, initialize
 from descentlab.module import DescentModule
-from descentlab.summary import final_metrics, optimum, summary_line
+from descentlab.summary import critical, diverged_line, final_metrics, optimum, summary_line
 from descentlab.validate import validate
 
 # Data lives in memory as tensors: worker processes would only add start-up cost.
@@ -30,7 +31,7 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
 )
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
+def train(cfg: DictConfig) -> dict[str, float | str]:
     validate(cfg)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -38,6 +39,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     data = instantiate(cfg.data)
     model = instantiate(cfg.model)
     initialize(model, instantiate(cfg.init))
+    freeze(model, cfg.freeze)
     module = DescentModule(
         model=model,
         criterion=instantiate(cfg.criterion),
@@ -54,7 +56,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if not trainer.is_global_zero:
         return {}
 
-    final = final_metrics(module, data)
+    final: dict[str, float | str] = {**final_metrics(module, data), "status": run_status(trainer)}
     line = summary_line(final, optimum(module, data), trainer.global_step)
+    for stop in (c for c in trainer.callbacks if isinstance(c, Divergence) and c.diverged):
+        lr = trainer.optimizers[0].param_groups[0]["lr"]
+        lr_crit = critical(module, data, trainer.optimizers[0])
+        line = diverged_line(stop.step, stop.loss, stop.factor, lr, lr_crit)
     print_summary(line, run_dir if logger else None)
     return final

@@ -66,6 +66,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: (is_int(v) and v >= 1) or (is_number(v) and 0 < v <= 1),
         "an integer ≥ 1 (steps) or a fraction of an epoch in (0, 1]",
     ),
+    "explain": (lambda v: is_int(v) and v >= 0, "an integer ≥ 0 (0: off)"),
+    "callbacks.divergence.factor": (lambda v: is_number(v) and v > 1, "a number > 1"),
+    "callbacks.theory.steps": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
     "callbacks.step_scalars.flush_every": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
 }
 
@@ -83,6 +86,7 @@ def validate(cfg: DictConfig) -> None:
     for path, node in targets(OmegaConf.to_container(cfg, resolve=False)):
         check_arguments(path, node)
     check_checkpoint(cfg)
+    check_freeze(cfg)
 
 
 def check_relations(cfg: DictConfig) -> None:
@@ -144,6 +148,24 @@ def check_checkpoint(cfg: DictConfig) -> None:
         raise ConfigError(
             f"trainer.max_steps={max_steps}: the checkpoint is at step {step}; must be at least "
             f"{step + every} (its step plus trainer.val_check_interval={every})"
+        )
+
+
+def check_freeze(cfg: DictConfig) -> None:
+    """`freeze` names parameters of the model: build it (cheap, no data) to know them."""
+    names = cfg.get("freeze") or []
+    if not names:
+        return
+    if not OmegaConf.is_list(names) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"freeze={names}: must be a list of parameter names, e.g. freeze=[b]")
+    from hydra.utils import instantiate
+
+    known = [name for name, _ in instantiate(cfg.model).named_parameters()]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError(
+            f"freeze={list(names)}: the model has no parameter {', '.join(unknown)}; "
+            f"it has {', '.join(known)}"
         )
 
 

@@ -5,12 +5,15 @@ Tags, at step k (the k-th optimizer step, from 0):
   lr              the learning rate step k used
   param/<name>    the weight before step k's update: w[k]
   grad/<name>     dL/dw as step k's optimizer used it: after backward and accumulation
-so that, for plain SGD, w[k+1] = w[k] − lr[k]·grad[k] holds on the logged series.
+so that, for plain SGD, w[k+1] = w[k] − lr[k]·grad[k] holds on the logged series. A frozen
+parameter (requires_grad=False) has no gradient, so it gets param/<name> and no grad/<name>.
 
 Values are copied into a buffer on the model's device each step (no host sync) and written to
-TensorBoard every `flush_every` steps with one transfer.
+TensorBoard every `flush_every` steps with one transfer. Non-finite values (a diverging run's
+last steps) are not written.
 """
 
+import math
 from typing import Any
 
 import lightning as L
@@ -25,26 +28,31 @@ class StepScalars(Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.logger is None:
-            raise ValueError("callbacks.step_scalars needs a logger; set logger=tensorboard")
-        named = [(n, p) for n, p in pl_module.named_parameters() if p.numel() == 1]
-        self.names = [n.removeprefix("model.") for n, _ in named]
-        self.params = [p for _, p in named]
-        # columns: loss, then w[k] for each scalar, then dL/dw[k] for each scalar
-        self.buffer = torch.zeros(self.flush_every, 1 + 2 * len(named), device=pl_module.device)
-        self.no_grad = torch.zeros((), device=pl_module.device)
+            raise ValueError("callbacks.step_scalars writes to TensorBoard and needs a logger")
+        scalars = [(n.removeprefix("model."), p) for n, p in pl_module.named_parameters()]
+        scalars = [(name, p) for name, p in scalars if p.numel() == 1]
+        self.params = [p for _, p in scalars]
+        self.trainable = [p for p in self.params if p.requires_grad]
+        # buffer columns, in this order: train/loss, param/<name>…, grad/<trainable name>…
+        self.tags = ["train/loss"] + [f"param/{name}" for name, _ in scalars]
+        self.tags += [f"grad/{name}" for name, p in scalars if p.requires_grad]
+        device = pl_module.device
+        self.buffer = torch.zeros(self.flush_every, len(self.tags), device=device)
+        self.zero = torch.zeros((), device=device)
+        self.loss = torch.zeros((), device=device)
         self.first_step = trainer.global_step  # buffer row 0 is this step
         self.rows = 0
         self.lrs: list[float] = []
         self.stepped = False
-        self.loss = torch.zeros((), device=pl_module.device)
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer
     ) -> None:
-        n, row = len(self.params), self.buffer[self.rows]
+        row, n = self.buffer[self.rows], len(self.params)
         if n:
             torch.stack([p.detach().reshape(()) for p in self.params], out=row[1 : 1 + n])  # w[k]
-            grads = [self.no_grad if p.grad is None else p.grad.reshape(()) for p in self.params]
+        if self.trainable:
+            grads = [self.zero if p.grad is None else p.grad.reshape(()) for p in self.trainable]
             torch.stack(grads, out=row[1 + n :])  # dL/dw[k]
         self.lrs.append(optimizer.param_groups[0]["lr"])  # lr[k]
         self.stepped = True
@@ -77,14 +85,13 @@ class StepScalars(Callback):
 
     def flush(self, trainer: L.Trainer) -> None:
         rows = self.buffer[: self.rows].tolist()  # the one host sync per flush
-        writer, n = trainer.logger.experiment, len(self.names)
+        writer = trainer.logger.experiment
         for i, (row, lr) in enumerate(zip(rows, self.lrs, strict=False)):
             step = self.first_step + i
-            writer.add_scalar("train/loss", row[0], step)
             writer.add_scalar("lr", lr, step)
-            for j, name in enumerate(self.names):
-                writer.add_scalar(f"param/{name}", row[1 + j], step)
-                writer.add_scalar(f"grad/{name}", row[1 + n + j], step)
+            for tag, value in zip(self.tags, row, strict=True):
+                if math.isfinite(value):
+                    writer.add_scalar(tag, value, step)
         self.first_step += self.rows
         self.rows = 0
         self.lrs.clear()

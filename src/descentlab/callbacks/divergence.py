@@ -1,0 +1,50 @@
+"""Divergence is a result, not a crash: stop the run where the loss blows up, and say so."""
+
+import math
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+
+class Divergence(Callback):
+    """Stops training at the first step whose loss is non-finite or above `factor` × the loss of
+    the run's first step, and records that step.
+
+    Reading the loss costs one host sync per step (free on the CPU); it is what lets the run
+    stop at the step it diverged rather than some steps later.
+    """
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+        self.step: int | None = None  # the step that diverged
+        self.loss = math.nan  # its loss
+        self.bound = math.inf
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.step, self.bound = None, math.inf
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        loss = float(outputs["loss"])
+        if self.bound == math.inf and math.isfinite(loss):
+            self.bound = self.factor * loss
+        if not math.isfinite(loss) or loss > self.bound:
+            self.step, self.loss = trainer.global_step - 1, loss
+            trainer.should_stop = True
+
+    @property
+    def diverged(self) -> bool:
+        return self.step is not None
+
+
+def run_status(trainer: L.Trainer) -> str:
+    """ "diverged" if a Divergence callback stopped the run, else "ok"."""
+    stopped = any(isinstance(c, Divergence) and c.diverged for c in trainer.callbacks)
+    return "diverged" if stopped else "ok"

@@ -1,0 +1,104 @@
+"""`explain=K`: the first K steps as a table, the direct answer to "why does .grad look
+unrelated to w?": the gradient is the slope of the loss at w, and the step is lr times it."""
+
+import math
+from typing import Any
+
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.callbacks import Callback
+from rich.table import Table
+from torch.optim import Optimizer
+
+from descentlab import theory
+from descentlab.console import console
+from descentlab.models.linear import Linear
+
+COLUMNS = ("step", "w", "loss", "dL/dw autograd", "dL/dw formula", "lr", "lr·dL/dw", "new w")
+
+
+class Explain(Callback):
+    """Prints the first `steps` optimizer steps of the linear model (0: off). Reads values back
+    to the host for those steps only. Off in sweeps, whose jobs may run side by side."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.rows: list[dict[str, Any]] = []
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+        self.active = (
+            self.steps > 0
+            and not in_sweep
+            and trainer.is_global_zero
+            and isinstance(pl_module.model, Linear)
+        )
+        self.rows = []
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self.batch = batch
+
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer
+    ) -> None:
+        if not self.active or len(self.rows) >= self.steps:
+            return
+        model, (x, y) = pl_module.model, self.batch
+        w, b = model.w.item(), 0.0 if model.b is None else model.b.item()
+        grad = None if model.w.grad is None else model.w.grad.item()
+        self.rows.append(
+            {
+                "step": trainer.global_step,
+                "w": w,
+                "dL/dw autograd": grad,  # None: w is frozen (requires_grad=False)
+                "dL/dw formula": theory.dL_dw(
+                    w, x.double(), y.double(), b
+                ),  # 2·mean(x·(w·x + b − y))
+                "lr": optimizer.param_groups[0]["lr"],
+            }
+        )
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if not self.active or not self.rows or "new w" in self.rows[-1]:
+            return
+        row = self.rows[-1]
+        row["loss"] = float(outputs["loss"])
+        row["new w"] = pl_module.model.w.item()
+        if len(self.rows) == self.steps:
+            self.print()
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.active and 0 < len(self.rows) < self.steps:
+            self.print()
+
+    def print(self) -> None:
+        table = Table(
+            title="the first steps: w ← w − lr·dL/dw, where dL/dw is the slope of L at w",
+            title_justify="left",
+        )
+        for column in COLUMNS:
+            table.add_column(column, justify="right")
+        for row in self.rows:
+            grad = row["dL/dw autograd"]
+            step = "frozen" if grad is None else f"{row['lr'] * grad:.6g}"
+            table.add_row(
+                str(row["step"]),
+                f"{row['w']:.6g}",
+                f"{row.get('loss', math.nan):.6g}",
+                "frozen" if grad is None else f"{grad:.6g}",
+                f"{row['dL/dw formula']:.6g}",
+                f"{row['lr']:.4g}",
+                step,
+                f"{row.get('new w', math.nan):.6g}",
+            )
+        console.print(table)

@@ -1,0 +1,118 @@
+"""The theory panel: what the closed forms predict for this run, next to what it did.
+
+For the linear model with an MSE loss and plain SGD (momentum allowed): the curvature h, w*,
+the optimal lr 1/h, the critical lr 2/h (2·(1 + μ)/h), the predicted contraction of |w − w*|
+per step, and the contraction the run measured on its first `steps` steps. Written to
+TensorBoard as text (`theory`) and printed at the end.
+"""
+
+import itertools
+import math
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from rich.table import Table
+from torch.optim import Optimizer
+
+from descentlab import theory
+from descentlab.console import console
+from descentlab.models.linear import Linear
+
+
+class Theory(Callback):
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+
+    def applies(self, pl_module: L.LightningModule, trainer: L.Trainer) -> bool:
+        return (
+            isinstance(pl_module.model, Linear)
+            and isinstance(pl_module.criterion, torch.nn.MSELoss)
+            and hasattr(trainer.datamodule, "x_train")
+        )
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.w: list[torch.Tensor] = []  # w[k] for the first `steps` steps, on the device
+        self.lrs: list[float] = []
+
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer
+    ) -> None:
+        if len(self.w) <= self.steps and isinstance(pl_module.model, Linear):
+            self.w.append(pl_module.model.w.detach().clone())
+            self.lrs.append(optimizer.param_groups[0]["lr"])
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.applies(pl_module, trainer) or not trainer.is_global_zero:
+            return
+        rows = self.rows(trainer, pl_module)
+        table = "| | predicted | measured |\n|---|---|---|\n"
+        table += "\n".join(f"| {name} | {p} | {m} |" for name, p, m in rows)
+        if trainer.logger is not None:
+            trainer.logger.experiment.add_text("theory", table, trainer.global_step)
+        panel = Table(title="theory vs this run", title_justify="left")
+        for column in ("", "predicted", "measured"):
+            panel.add_column(column)
+        for row in rows:
+            panel.add_row(*row)
+        console.print(panel)
+
+    def rows(self, trainer: L.Trainer, pl_module: L.LightningModule) -> list[tuple[str, str, str]]:
+        data, model = trainer.datamodule, pl_module.model
+        bias = model.b is not None
+        hessian = theory.hessian(data.x_train, bias)
+        if pl_module.criterion.reduction == "sum":
+            hessian = hessian * len(data.x_train)  # L summed over n samples: n times the curvature
+        curvatures = torch.linalg.eigvalsh(hessian).tolist()  # [h], or the Hessian's eigenvalues
+        h, h_min = max(curvatures), min(curvatures)
+        best = theory.least_squares(data.x_train, data.y_train, bias)
+        optimizer = trainer.optimizers[0]
+        group = optimizer.param_groups[0]
+        sgd = isinstance(optimizer, torch.optim.SGD)
+        momentum = float(group.get("momentum", 0.0)) if sgd else 0.0
+        lr = self.lrs[0] if self.lrs else group["lr"]
+        rows = [
+            (
+                "λ_max, λ_min of the Hessian" if bias else "h = 2·mean(x²)",
+                f"{h:.4g}, {h_min:.4g}" if bias else f"{h:.4g}",
+                "",
+            ),
+            ("w*", f"{best['w']:.5g}", f"{model.w.item():.5g} (final w)"),
+            (
+                "optimal lr " + ("2/(λ_max + λ_min)" if bias else "1/h"),
+                f"{2 / (h + h_min):.4g}",
+                "",
+            ),
+            (
+                "critical lr " + ("2·(1+μ)/" if momentum else "2/") + ("λ_max" if bias else "h"),
+                f"{theory.critical_lr(h, momentum):.4g}",
+                f"lr = {lr:.4g}",
+            ),
+        ]
+        if not sgd:
+            rows.append(
+                ("contraction per step", f"n/a: {type(optimizer).__name__} rescales steps", "")
+            )
+            return rows
+        errors = [w - best["w"] for w in torch.stack(self.w).tolist()] if self.w else []
+        # the first steps, while lr is still the starting lr
+        pairs = itertools.takewhile(lambda p: p[1] == lr, zip(errors, self.lrs, strict=True))
+        constant = [e for e, _ in pairs]
+        measured = theory.measured_contraction(constant)
+        flips = sum(a * b < 0 for a, b in itertools.pairwise(constant))
+        predicted = max(theory.contraction(lr, c, momentum) for c in curvatures)
+        rows.append(
+            (
+                "|w − w*| shrinks by, per step",
+                f"{predicted:.4g}",
+                "" if math.isnan(measured) else f"{measured:.4g}",
+            )
+        )
+        rows.append(
+            (
+                "behaviour at this lr",
+                theory.regime(lr, h, momentum),
+                f"sign of w − w* flipped {flips} times in {max(len(constant) - 1, 0)} steps",
+            )
+        )
+        return rows
