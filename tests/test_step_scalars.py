@@ -64,3 +64,29 @@ def test_with_accumulation_grad_is_what_the_optimizer_used(tmp_path):
     assert [s for s, _ in logged["param/w"]] == list(range(12))
     for k in range(11):
         assert w[k + 1] == pytest.approx(w[k] - 0.1 * g[k], abs=1e-6)
+
+
+def test_a_frozen_parameter_keeps_its_value_and_logs_no_gradient(tmp_path):
+    from descentlab.init import freeze
+
+    data = LinearData(3.0, -1.0, 96, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    model = Linear(bias=True)
+    initialize(model, partial(constant, value=1.0))
+    freeze(model, ["b"])
+    module = DescentModule(model, torch.nn.MSELoss(), partial(torch.optim.SGD, lr=0.2))
+    trainer = L.Trainer(
+        max_steps=10,
+        val_check_interval=5,
+        logger=TensorBoardLogger(tmp_path, name="", version=""),
+        callbacks=[StepScalars(flush_every=50)],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(module, datamodule=data)
+    assert model.b.item() == 1.0 and model.b.grad is None
+    assert model.w.item() != 1.0
+    logged = scalars(tmp_path)
+    assert values(logged, "param/b") == [1.0] * 10
+    assert "grad/b" not in logged and "grad/w" in logged

@@ -53,6 +53,9 @@ def test_the_defaults_pass(check):
         ("+optimizer.beta=3", "optimizer.beta: not an argument of torch.optim.SGD"),
         ("ckpt_path=/no/such/last.ckpt", "ckpt_path=/no/such/last.ckpt: no such file"),
         ("model._target_=no.such.Model", "model._target_=no.such.Model: cannot import it"),
+        ("freeze=[c]", "freeze=['c']: the model has no parameter c; it has w"),
+        ("freeze=[w]", "freeze=['w']: that is every parameter; nothing would train"),
+        ("explain=-1", "explain=-1: must be an integer ≥ 0"),
         ("~logger", "callbacks.step_scalars: writes to TensorBoard and needs a logger"),
     ],
 )

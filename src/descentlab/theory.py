@@ -71,10 +71,11 @@ def regime(lr: float, h: float, momentum: float = 0.0) -> str:
 
 
 def measured_contraction(errors: list[float]) -> float:
-    """The median of |e[k+1]/e[k]| over steps where e is well above rounding: what a run did."""
-    ratios = [
-        abs(b / a)
-        for a, b in itertools.pairwise(errors)
-        if abs(a) > 1e-5 and math.isfinite(a) and math.isfinite(b)
-    ]
-    return sorted(ratios)[len(ratios) // 2] if ratios else math.nan
+    """The rate at which a run's e = w − w* shrank per step, from the state (e[k], e[k−1]):
+    (|s_last| / |s_first|)^(1/steps), over the steps where e is still well above rounding.
+    Exact for e[k+1] = r·e[k]; for momentum's spiral, its asymptotic rate."""
+    kept = list(itertools.takewhile(lambda e: abs(e) > 1e-5 and math.isfinite(e), errors))
+    if len(kept) < 3:
+        return math.nan
+    first, last = math.hypot(kept[1], kept[0]), math.hypot(kept[-1], kept[-2])
+    return (last / first) ** (1 / (len(kept) - 2))

@@ -167,6 +167,8 @@ def check_freeze(cfg: DictConfig) -> None:
             f"freeze={list(names)}: the model has no parameter {', '.join(unknown)}; "
             f"it has {', '.join(known)}"
         )
+    if set(known) <= set(names):
+        raise ConfigError(f"freeze={list(names)}: that is every parameter; nothing would train")
 
 
 def targets(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:

@@ -7,12 +7,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from lightning.pytorch.callbacks import Callback
 
+from descentlab.callbacks.divergence import run_status
 from descentlab.summary import final_metrics
 
 
 class HParams(Callback):
-    """At the end of training, writes `params` plus every key set on the command line, with the
-    final metrics (`final/train_loss`, `final/val_loss`, `final/val_r2`, `final/<scalar>`).
+    """At the end of training, writes `params`, every key set on the command line and the run's
+    `status` (ok or diverged), with the final metrics (`final/train_loss`, `final/val_loss`,
+    `final/val_r2`, `final/<scalar>`).
 
     Written once, at the end, so the table never shows a placeholder such as hp_metric = -1.
     """
@@ -24,9 +26,8 @@ class HParams(Callback):
         if trainer.logger is None:
             raise ValueError("callbacks.hparams needs a logger; set logger=tensorboard")
         metrics = final_metrics(pl_module, trainer.datamodule)
-        trainer.logger.log_hyperparams(
-            {**self.params, **command_line()}, metrics=metrics, step=trainer.global_step
-        )
+        params = {**self.params, **command_line(), "status": run_status(trainer)}
+        trainer.logger.log_hyperparams(params, metrics=metrics, step=trainer.global_step)
 
 
 def command_line() -> dict[str, Any]:

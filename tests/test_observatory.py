@@ -1,0 +1,97 @@
+"""The presets and the views that explain a run, end to end, checked against the theory
+computed here from the run's own data."""
+
+import itertools
+import math
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from conftest import hparams_plugin, scalars
+
+pytestmark = pytest.mark.slow
+
+
+def seed_data():
+    from descentlab.data.linear import LinearData
+
+    d = LinearData(3.0, 0.0, 256, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    x, y = d.x_train.double(), d.y_train.double()
+    h = float(2 * (x * x).mean())  # h = 2·mean(x²)
+    w_star = float((x * y).mean() / (x * x).mean())
+    return h, w_star
+
+
+def errors(logged, w_star: float) -> list[float]:
+    return [w - w_star for _, w in logged["param/w"]]
+
+
+def test_overshoot_alternates_and_contracts_at_1_minus_lr_h(run_app):
+    proc, run_dir, _ = run_app("experiment=overshoot", name="overshoot")
+    assert proc.returncode == 0, proc.stderr
+    h, w_star = seed_data()
+    lr = 0.9
+    assert 1 / h < lr < 2 / h
+    e = [v for v in errors(scalars(run_dir), w_star) if abs(v) > 1e-4]
+    assert len(e) >= 8
+    for a, b in itertools.pairwise(e):
+        assert a * b < 0  # w jumps past w* every step
+        assert abs(b / a) == pytest.approx(abs(1 - lr * h), rel=1e-3)
+    events = EventAccumulator(str(run_dir), size_guidance={"tensors": 0})
+    events.Reload()
+    text = events.Tensors("theory/text_summary")[-1].tensor_proto.string_val[0].decode()
+    assert f"{2 / h:.4g}" in text and f"{abs(1 - lr * h):.4g}" in text
+    assert "theory vs this run" in proc.stdout
+
+
+def test_diverge_stops_cleanly_at_the_step_it_blew_up(run_app):
+    proc, run_dir, _ = run_app("experiment=diverge", name="diverge")
+    assert proc.returncode == 0, proc.stderr
+    h, w_star = seed_data()
+    logged = scalars(run_dir)
+    for tag, points in logged.items():
+        assert all(math.isfinite(v) for _, v in points), tag
+    loss = [v for _, v in logged["train/loss"]]
+    last = len(loss) - 1
+    assert last < 99  # stopped early
+    assert loss[last] > 1e4 * loss[0] and all(v <= 1e4 * loss[0] for v in loss[:last])
+    line = next(line for line in proc.stdout.splitlines() if "diverged at step" in line)
+    assert f"diverged at step {last}:" in line
+    assert "lr = 1.5" in line and f"critical lr {2 / h:.4g}" in line
+    e = errors(logged, w_star)
+    assert abs(e[-1] / e[-2]) == pytest.approx(abs(1 - 1.5 * h), rel=1e-3)  # grows at |1 − lr·h|
+    start = hparams_plugin(run_dir)["_hparams_/session_start_info"]
+    params = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams
+    assert params["status"].string_value == "diverged"
+
+
+def test_seed_example_converges_monotonically_and_explains_its_first_steps(run_app):
+    proc, run_dir, _ = run_app("trainer.max_steps=40", name="seed-explain")
+    assert proc.returncode == 0, proc.stderr
+    h, w_star = seed_data()
+    assert 1 / h > 0.1
+    e = errors(scalars(run_dir), w_star)
+    assert all(v < 0 for v in e)  # w approaches w* from below, never passes it
+    assert all(abs(b) < abs(a) for a, b in itertools.pairwise(e))
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in proc.stdout.splitlines()
+        if line.startswith("│") and len(line.split("│")) == 10
+    ]
+    assert [int(r[0]) for r in rows] == list(range(10))
+    for _step, w, _, autograd, formula, lr, lr_grad, new_w in rows:
+        assert float(autograd) == pytest.approx(float(formula), rel=1e-4)
+        assert float(lr_grad) == pytest.approx(float(lr) * float(autograd), rel=1e-4)
+        assert float(new_w) == pytest.approx(float(w) - float(lr_grad), abs=1e-4)
+
+
+def test_freeze_and_explain_show_a_frozen_parameter(run_app):
+    proc, run_dir, _ = run_app(
+        "model.bias=true", "freeze=[w]", "trainer.max_steps=20", "explain=3", name="frozen"
+    )
+    assert proc.returncode == 0, proc.stderr
+    logged = scalars(run_dir)
+    assert {v for _, v in logged["param/w"]} == {1.0}
+    assert "grad/w" not in logged and "grad/b" in logged
+    assert proc.stdout.count("frozen") >= 6  # autograd and lr·dL/dw, on each of 3 rows

@@ -1,0 +1,87 @@
+"""The closed forms against gradient descent run by hand, and against autograd."""
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from descentlab import theory
+
+
+def descend(lr: float, h: float, steps: int, momentum: float = 0.0, e0: float = 2.0) -> list[float]:
+    """e = w − w* under gradient descent on L = L* + (h/2)·e², PyTorch's momentum form."""
+    e, v, errors = e0, 0.0, [e0]
+    for _ in range(steps):
+        g = h * e  # dL/dw
+        v = momentum * v + g
+        e = e - lr * v
+        errors.append(e)
+    return errors
+
+
+@pytest.mark.parametrize("lr", [0.1, 0.5, 0.9, 1.4])
+def test_contraction_is_the_ratio_of_successive_errors(lr):
+    h = 1.6
+    errors = descend(lr, h, steps=10)
+    for a, b in itertools.pairwise(errors):
+        assert abs(b / a) == pytest.approx(theory.contraction(lr, h), rel=1e-9)
+
+
+def test_regimes_around_1_over_h_and_2_over_h():
+    h = 1.6
+    below = descend(0.5 / h, h, 20)
+    assert all(e > 0 for e in below) and below[-1] < below[0]  # monotone
+    between = descend(1.5 / h, h, 20)
+    assert all(a * b < 0 for a, b in itertools.pairwise(between))  # alternating
+    assert abs(between[-1]) < abs(between[0])  # still converging
+    above = descend(2.1 / h, h, 20)
+    assert abs(above[-1]) > abs(above[0])
+    assert theory.regime(0.5 / h, h).startswith("converges monotonically")
+    assert theory.regime(1.5 / h, h).startswith("overshoots")
+    assert theory.regime(2.1 / h, h) == "diverges"
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9])
+def test_critical_lr_separates_convergence_from_divergence(momentum):
+    h = 1.6
+    crit = theory.critical_lr(h, momentum)
+    assert abs(descend(0.98 * crit, h, 3000, momentum)[-1]) < 1e-3
+    assert abs(descend(1.02 * crit, h, 3000, momentum)[-1]) > 1e3
+
+
+@pytest.mark.parametrize("lr, momentum", [(0.05, 0.9), (0.3, 0.5), (1.0, 0.2)])
+def test_momentum_contraction_is_the_long_run_rate(lr, momentum):
+    h = 1.6
+    errors = descend(lr, h, 400, momentum)
+    state = [math.hypot(a, b) for a, b in itertools.pairwise(errors)]
+    rate = (state[-1] / state[100]) ** (1 / (len(state) - 1 - 100))
+    assert rate == pytest.approx(theory.contraction(lr, h, momentum), rel=0.02)
+
+
+def test_measured_contraction_recovers_the_rate():
+    assert theory.measured_contraction(descend(0.9, 1.6, 30)) == pytest.approx(abs(1 - 0.9 * 1.6))
+    assert math.isnan(theory.measured_contraction([1.0, 0.0, 0.0]))
+
+
+def test_hessian_and_optimum_match_autograd_and_the_normal_equations():
+    torch.manual_seed(0)
+    x = torch.randn(50, 1, dtype=torch.float64)
+    y = 2.0 * x - 0.5 + 0.1 * torch.randn(50, 1, dtype=torch.float64)
+
+    def loss(theta: torch.Tensor) -> torch.Tensor:
+        return ((theta[0] * x + theta[1] - y) ** 2).mean()
+
+    autograd_h = torch.autograd.functional.hessian(loss, torch.zeros(2, dtype=torch.float64))
+    torch.testing.assert_close(theory.hessian(x, bias=True), autograd_h)
+    no_bias = torch.autograd.functional.hessian(
+        lambda w: ((w * x - y) ** 2).mean(), torch.zeros((), dtype=torch.float64)
+    )
+    assert theory.hessian(x, bias=False).item() == pytest.approx(no_bias.item())
+    best = theory.least_squares(x, y, bias=True)
+    grad = torch.autograd.functional.jacobian(
+        loss, torch.tensor([best["w"], best["b"]], dtype=torch.float64)
+    )
+    assert grad.abs().max() < 1e-10  # the gradient vanishes at (w*, b*)
+    w_star = theory.least_squares(x, y, bias=False)["w"]
+    assert theory.dL_dw(w_star, x, y) == pytest.approx(0.0, abs=1e-12)
