@@ -235,3 +235,14 @@ def test_scalars_script_prints_the_logged_series(seed_run):
         assert int(step) == k
         assert float(w) == pytest.approx(logged["param/w"][k][1], rel=1e-6)
         assert float(g) == pytest.approx(logged["grad/w"][k][1], rel=1e-6)
+
+
+def test_gradient_monitor_on_the_toy_is_the_size_of_grad_w(seed_run):
+    _, _, _, logged = seed_run
+    grad, w = series(logged, "grad/w"), series(logged, "param/w")
+    lr = series(logged, "lr")
+    assert series(logged, "grad_norm/w") == pytest.approx([abs(g) for g in grad], rel=1e-6)
+    assert series(logged, "grad_norm/total") == pytest.approx([abs(g) for g in grad], rel=1e-6)
+    ratio = series(logged, "update_ratio/w")
+    for k in range(5):
+        assert ratio[k] == pytest.approx(abs(lr[k] * grad[k]) / abs(w[k]), rel=1e-4)

@@ -69,6 +69,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "explain": (lambda v: is_int(v) and v >= 0, "an integer ≥ 0 (0: off)"),
     "callbacks.divergence.factor": (lambda v: is_number(v) and v > 1, "a number > 1"),
     "callbacks.theory.steps": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
+    "callbacks.gradients.flush_every": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
+    "callbacks.gradients.hist_every": (lambda v: is_int(v) and v >= 0, "an integer ≥ 0 (0: none)"),
     "callbacks.step_scalars.flush_every": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
 }
 
@@ -106,7 +108,7 @@ def check_relations(cfg: DictConfig) -> None:
             f"trainer.val_check_interval={every}, so the scheduler sees a fresh validation"
         )
     if not cfg.get("logger"):
-        for name in ("step_scalars", "hparams"):
+        for name in ("step_scalars", "hparams", "gradients"):
             if OmegaConf.select(cfg, f"callbacks.{name}"):
                 raise ConfigError(
                     f"callbacks.{name}: writes to TensorBoard and needs a logger; "

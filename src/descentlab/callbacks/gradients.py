@@ -1,0 +1,101 @@
+"""The gradient monitor: how large each parameter's gradient is, and how far each step moves it.
+
+Tags, with <name> the parameter's own name in the model (`w`, `0.weight`, `encoder.bias`, …):
+  grad_norm/<name>     ‖dL/dθ‖₂ of that parameter at step k, as the optimizer used it
+  grad_norm/total      ‖dL/dθ‖₂ over all trainable parameters: √(Σ grad_norm²)
+  update_ratio/<name>  ‖θ[k+1] − θ[k]‖ / ‖θ[k]‖: the step's size relative to the weights
+                       (about 1e-3 is the classic healthy value; 1e-1 is jumping around)
+  hist/param/<name>    histogram of the weights, every `hist_every` steps
+  hist/grad/<name>     histogram of the gradients, every `hist_every` steps
+Frozen parameters (requires_grad=False) have no gradient: they are left out and listed once
+in the text `frozen`.
+
+Norms are computed on the device with one fused call per step and written every
+`flush_every` steps with one transfer; histograms copy to the host only on their own steps.
+"""
+
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch.optim import Optimizer
+
+
+class GradientMonitor(Callback):
+    def __init__(self, flush_every: int, hist_every: int) -> None:
+        self.flush_every = flush_every
+        self.hist_every = hist_every  # 0: no histograms
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.logger is None:
+            raise ValueError("callbacks.gradients writes to TensorBoard and needs a logger")
+        named = [(n.removeprefix("model."), p) for n, p in pl_module.named_parameters()]
+        self.names = [n for n, p in named if p.requires_grad]
+        self.params = [p for _, p in named if p.requires_grad]
+        frozen = [n for n, p in named if not p.requires_grad]
+        if frozen:
+            text = "requires_grad=False, no gradient: " + ", ".join(f"`{n}`" for n in frozen)
+            trainer.logger.experiment.add_text("frozen", text, trainer.global_step)
+        # buffer columns: grad_norm/<name>…, grad_norm/total, update_ratio/<name>…
+        n = len(self.params)
+        self.buffer = torch.zeros(self.flush_every, 2 * n + 1, device=pl_module.device)
+        self.first_step, self.rows = trainer.global_step, 0
+        self.before: list[torch.Tensor] | None = None
+
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer
+    ) -> None:
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.params]
+        norms = torch.stack(torch._foreach_norm(grads))  # ‖dL/dθ‖ per parameter
+        n, row = len(self.params), self.buffer[self.rows]
+        row[:n] = norms
+        row[n] = norms.square().sum().sqrt()  # ‖dL/dθ‖ over everything
+        self.before = [p.detach().clone() for p in self.params]  # θ[k]
+        step = trainer.global_step
+        if self.hist_every and step % self.hist_every == 0:
+            writer = trainer.logger.experiment
+            for name, p, g in zip(self.names, self.params, grads, strict=True):
+                writer.add_histogram(f"hist/param/{name}", p.detach(), step)
+                writer.add_histogram(f"hist/grad/{name}", g, step)
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if self.before is None:  # a micro-batch that did not step
+            return
+        after = [p.detach() for p in self.params]  # θ[k+1]
+        update = torch.stack(torch._foreach_norm(torch._foreach_sub(after, self.before)))
+        weight = torch.stack(torch._foreach_norm(self.before))
+        n = len(self.params)
+        self.buffer[self.rows, n + 1 :] = update / weight  # ‖θ[k+1] − θ[k]‖ / ‖θ[k]‖
+        self.before = None
+        self.rows += 1
+        if self.rows == self.flush_every:
+            self.flush(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.flush(trainer)
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        if hasattr(self, "buffer"):
+            self.flush(trainer)
+
+    def flush(self, trainer: L.Trainer) -> None:
+        rows = self.buffer[: self.rows].tolist()  # the one host sync per flush
+        tags = [f"grad_norm/{n}" for n in self.names] + ["grad_norm/total"]
+        tags += [f"update_ratio/{n}" for n in self.names]
+        writer = trainer.logger.experiment
+        for i, row in enumerate(rows):
+            for tag, value in zip(tags, row, strict=True):
+                if value == value and abs(value) != float("inf"):  # finite only
+                    writer.add_scalar(tag, value, self.first_step + i)
+        self.first_step += self.rows
+        self.rows = 0

@@ -1,0 +1,117 @@
+"""The gradient monitor against norms computed directly, on a small MLP with its own names."""
+
+from functools import partial
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import TensorBoardLogger
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch import nn
+
+from conftest import scalars
+from descentlab.callbacks.gradients import GradientMonitor
+from descentlab.data.linear import LinearData
+from descentlab.module import DescentModule
+
+
+class Record(Callback):
+    """Keeps each step's gradients and weights, before and after the update."""
+
+    def __init__(self) -> None:
+        self.grads, self.before, self.after = [], [], []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        named = pl_module.model.named_parameters()
+        self.grads.append({n: p.grad.clone() for n, p in named if p.grad is not None})
+        self.before.append({n: p.detach().clone() for n, p in pl_module.model.named_parameters()})
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.after.append({n: p.detach().clone() for n, p in pl_module.model.named_parameters()})
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("monitor")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+    model[2].bias.requires_grad_(False)  # frozen: no gradient, left out
+    data = LinearData(3.0, 0.0, 64, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    record = Record()
+    trainer = L.Trainer(
+        max_steps=10,
+        val_check_interval=5,
+        logger=TensorBoardLogger(tmp, name="", version=""),
+        callbacks=[record, GradientMonitor(flush_every=4, hist_every=3)],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    module = DescentModule(model, torch.nn.MSELoss(), partial(torch.optim.SGD, lr=0.05))
+    trainer.fit(module, datamodule=data)
+    return tmp, record
+
+
+def test_per_parameter_and_total_grad_norms(monitored):
+    run_dir, record = monitored
+    logged = scalars(run_dir)
+    names = ["0.weight", "0.bias", "2.weight"]
+    for name in names:
+        values = [v for _, v in logged[f"grad_norm/{name}"]]
+        direct = [float(torch.linalg.vector_norm(g[name])) for g in record.grads]
+        assert values == pytest.approx(direct, rel=1e-5), name
+    total = [v for _, v in logged["grad_norm/total"]]
+    direct = [
+        float(torch.linalg.vector_norm(torch.cat([g[n].flatten() for n in names])))
+        for g in record.grads
+    ]
+    assert total == pytest.approx(direct, rel=1e-5)
+    assert [s for s, _ in logged["grad_norm/total"]] == list(range(10))
+
+
+def test_update_ratio_is_step_size_over_weight_size(monitored):
+    run_dir, record = monitored
+    logged = scalars(run_dir)
+    values = [v for _, v in logged["update_ratio/0.weight"]]
+    direct = [
+        float(
+            torch.linalg.vector_norm(a["0.weight"] - b["0.weight"])
+            / torch.linalg.vector_norm(b["0.weight"])
+        )
+        for a, b in zip(record.after, record.before, strict=True)
+    ]
+    assert values == pytest.approx(direct, rel=1e-4)
+    # plain SGD: the step is lr·grad
+    assert values[0] == pytest.approx(
+        0.05
+        * float(torch.linalg.vector_norm(record.grads[0]["0.weight"]))
+        / float(torch.linalg.vector_norm(record.before[0]["0.weight"])),
+        rel=1e-4,
+    )
+
+
+def test_frozen_parameters_are_left_out_and_named(monitored):
+    run_dir, _ = monitored
+    logged = scalars(run_dir)
+    assert "grad_norm/2.bias" not in logged and "update_ratio/2.bias" not in logged
+    events = EventAccumulator(str(run_dir), size_guidance={"tensors": 0})
+    events.Reload()
+    text = events.Tensors("frozen/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert "`2.bias`" in text
+
+
+def test_histograms_use_the_models_names_every_hist_every_steps(monitored):
+    run_dir, record = monitored
+    events = EventAccumulator(str(run_dir), size_guidance={"histograms": 0})
+    events.Reload()
+    tags = set(events.Tags()["histograms"])
+    assert {"hist/param/0.weight", "hist/grad/0.weight", "hist/param/2.weight"} <= tags
+    steps = [e.step for e in events.Histograms("hist/grad/0.weight")]
+    assert steps == [0, 3, 6, 9]
+    histogram = events.Histograms("hist/param/0.bias")[1].histogram_value  # step 3
+    bias = record.before[3]["0.bias"]
+    assert histogram.num == 8
+    assert histogram.sum == pytest.approx(float(bias.sum()), rel=1e-5)
+    assert histogram.min == pytest.approx(float(bias.min()))
