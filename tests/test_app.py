@@ -136,6 +136,7 @@ def test_everything_goes_into_the_run_dir(seed_run):
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / ".hydra" / "config.yaml").is_file()
     assert list(run_dir.glob("events.out.tfevents.*"))
+    assert (run_dir / "loss_curve.png").is_file()
 
 
 def test_console_shows_settings_summary_and_the_tensorboard_command(seed_run):

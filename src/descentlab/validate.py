@@ -71,6 +71,14 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "callbacks.theory.steps": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
     "callbacks.gradients.flush_every": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
     "callbacks.gradients.hist_every": (lambda v: is_int(v) and v >= 0, "an integer ≥ 0 (0: none)"),
+    "callbacks.surface.points": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
+    "callbacks.surface.snapshots": (lambda v: is_int(v) and v >= 2, "an integer ≥ 2"),
+    "callbacks.surface.resolution": (lambda v: is_int(v) and v >= 3, "an integer ≥ 3"),
+    "callbacks.surface.max_samples": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
+    "callbacks.surface.every_n_steps": (
+        lambda v: is_int(v) and v >= 0,
+        "an integer ≥ 0 (0: at the end)",
+    ),
     "callbacks.step_scalars.flush_every": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
 }
 

@@ -1,0 +1,125 @@
+"""Loss-surface figures at the end of a run (and every `every_n_steps` steps, if set), as
+TensorBoard images under `surface/` and PNG files in the run dir.
+
+  one trainable scalar (w)      surface/curve    loss_curve.png: L(w), the first `points` steps
+                                                 numbered, the tangent at each, the step arrows
+  two trainable scalars (w, b)  surface/contour  loss_contour.png: exact contours and the path
+  anything larger               surface/slices   loss_slices.png: 1-D and 2-D filter-normalised
+                                surface/pca      loss_pca.png: the path on its top-2 principal
+                                                 directions, with the explained variance
+
+The cost is bounded: at most `snapshots` copies of the weights are kept (thinned as the run
+goes on), grids have `resolution` points a side, and at most `max_samples` samples are used.
+"""
+
+import math
+from pathlib import Path
+
+import lightning as L
+import matplotlib.pyplot as plt
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch.optim import Optimizer
+
+from descentlab import figures, surface
+from descentlab.theory import least_squares
+
+
+class LossSurface(Callback):
+    def __init__(
+        self, points: int, snapshots: int, resolution: int, max_samples: int, every_n_steps: int
+    ) -> None:
+        self.points, self.snapshots = points, snapshots
+        self.resolution, self.max_samples = resolution, max_samples
+        self.every_n_steps = every_n_steps  # 0: at the end only
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        named = [(n, p) for n, p in pl_module.model.named_parameters() if p.requires_grad]
+        self.names = [n for n, _ in named]
+        self.params = [p for _, p in named]
+        scalars = all(p.numel() == 1 for p in self.params)
+        self.kind = {1: "curve", 2: "contour"}.get(len(self.params) if scalars else 0, "slices")
+        self.visited: list[torch.Tensor] = []  # flat θ[k], on the device
+        self.grads: list[torch.Tensor] = []
+        self.record_every = 1
+        self.lr: float | None = None
+
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer
+    ) -> None:
+        step = trainer.global_step
+        if self.lr is None:
+            self.lr = optimizer.param_groups[0]["lr"]
+        if self.kind == "curve":
+            if len(self.visited) < self.points:
+                self.visited.append(self.params[0].detach().reshape(1).clone())
+                grad = self.params[0].grad
+                self.grads.append(torch.zeros(1) if grad is None else grad.reshape(1).clone())
+        elif step % self.record_every == 0:
+            self.visited.append(torch.cat([p.detach().flatten() for p in self.params]))
+            if len(self.visited) >= self.snapshots:  # keep every other one: bounded, whole run
+                self.visited = self.visited[::2]
+                self.record_every *= 2
+        if self.every_n_steps and step > 0 and step % self.every_n_steps == 0:
+            self.draw(trainer, pl_module, save=False)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.draw(trainer, pl_module, save=True)
+
+    def data(
+        self, trainer: L.Trainer, pl_module: L.LightningModule
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        data = trainer.datamodule
+        x, y = data.x_train[: self.max_samples], data.y_train[: self.max_samples]
+        return x.to(pl_module.device), y.to(pl_module.device)
+
+    def draw(self, trainer: L.Trainer, pl_module: L.LightningModule, save: bool) -> None:
+        if not self.visited:
+            return
+        model, criterion = pl_module.model, pl_module.criterion
+        x, y = self.data(trainer, pl_module)
+        final = {n: p.detach() for n, p in zip(self.names, self.params, strict=True)}
+        if self.kind == "curve":
+            ws = torch.cat(self.visited).tolist()
+            slopes = torch.cat(self.grads).tolist()
+            center = (
+                least_squares(x.cpu(), y.cpu(), bias=False)["w"] if x.shape[-1] == 1 else ws[-1]
+            )
+            self.curve = surface.curve(model, criterion, x, y, self.names[0], ws, slopes, center)
+            drawn = {"curve": figures.draw_curve(self.curve, self.lr)}
+        elif self.kind == "contour":
+            path = torch.stack(self.visited).cpu()
+            path = torch.cat([path, torch.cat([p.flatten() for p in final.values()]).cpu()[None]])
+            center = (float(path[-1, 0]), float(path[-1, 1]))
+            self.contour = surface.contour(
+                model, criterion, x, y, tuple(self.names), path.to(x.device), center
+            )
+            self.contour.path = self.contour.path.cpu()
+            drawn = {"contour": figures.draw_contour(self.contour)}
+        else:
+            if not all(torch.isfinite(p).all() for p in final.values()):
+                return  # a diverged run: there is no surface around non-finite weights
+            generator = torch.Generator().manual_seed(0)
+            self.slices = surface.slices(model, criterion, x, y, final, generator, self.resolution)
+            snapshots = torch.stack(
+                [*self.visited, torch.cat([p.flatten() for p in final.values()])]
+            )
+            self.trajectory = surface.pca_trajectory(
+                model, criterion, x, y, final, snapshots, self.resolution
+            )
+            self.trajectory.path = self.trajectory.path.cpu()
+            drawn = {
+                "slices": figures.draw_slices(self.slices),
+                "pca": figures.draw_trajectory(self.trajectory),
+            }
+        for name, fig in drawn.items():
+            if save:
+                fig.savefig(Path(trainer.default_root_dir) / f"loss_{name}.png")
+            if trainer.logger is not None:
+                trainer.logger.experiment.add_figure(f"surface/{name}", fig, trainer.global_step)
+            plt.close(fig)
+
+
+def finite(values: list[float]) -> list[float]:
+    return [v for v in values if math.isfinite(v)]

@@ -1,0 +1,105 @@
+"""Matplotlib drawings of the loss surfaces in `descentlab.surface` (Agg: no display needed)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from descentlab.surface import Contour, Curve, Slices, Trajectory
+
+
+def draw_curve(c: Curve, lr: float | None = None) -> Figure:
+    """L(w) with the visited points numbered 1, 2, …, the tangent at each (its slope is the
+    logged gradient dL/dw) and an arrow for each step."""
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    ax.plot(c.w, c.loss, color="0.25", lw=1.5, label=f"L({c.name})")
+    span = float(c.w[-1] - c.w[0]) * 0.08
+    top = float(c.loss.max())
+    for k, (w, loss, slope) in enumerate(zip(c.visited, c.visited_loss, c.slopes, strict=True)):
+        if not (np.isfinite(w) and np.isfinite(loss)):
+            continue
+        ts = np.array([w - span, w + span])
+        ax.plot(ts, loss + slope * (ts - w), color="tab:orange", lw=2)  # tangent: slope dL/dw
+        ax.plot(w, loss, "o", color="tab:blue", ms=6, zorder=3)
+        ax.annotate(str(k + 1), (w, loss), textcoords="offset points", xytext=(0, 8), ha="center")
+    for (w0, l0), (w1, l1) in zip(
+        zip(c.visited, c.visited_loss, strict=True),
+        zip(c.visited[1:], c.visited_loss[1:], strict=True),
+        strict=False,
+    ):
+        if np.isfinite([w0, l0, w1, l1]).all():
+            ax.annotate(
+                "",
+                (w1, l1),
+                (w0, l0),
+                arrowprops={"arrowstyle": "->", "color": "tab:blue", "alpha": 0.6},
+            )
+    ax.set_ylim(bottom=min(0.0, float(c.loss.min())), top=top * 1.05)
+    ax.set_xlabel(c.name)
+    ax.set_ylabel("loss")
+    title = f"gradient descent on L({c.name}): tangent slope = dL/d{c.name}, step = lr·dL/d{c.name}"
+    ax.set_title(title + ("" if lr is None else f", lr = {lr:g}"), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def draw_contour(c: Contour) -> Figure:
+    """The exact contours of L over two scalars, with the run's path and the minimum."""
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
+    loss = c.loss.numpy()
+    levels = np.geomspace(max(loss.min(), 1e-8), loss.max(), 20)
+    cs = ax.contour(c.a, c.b, loss, levels=levels, cmap="viridis", linewidths=0.8)
+    fig.colorbar(cs, ax=ax, label="loss")
+    path = c.path.numpy()
+    ax.plot(path[:, 0], path[:, 1], ".-", color="tab:red", ms=3, lw=1, label="the run's path")
+    ax.plot(*path[0], "o", color="tab:red", label="start")
+    i, j = np.unravel_index(np.argmin(loss), loss.shape)
+    ax.plot(c.a[j], c.b[i], "*", color="k", ms=10, label="lowest point on the grid")
+    ax.set_xlabel(c.names[0])
+    ax.set_ylabel(c.names[1])
+    ax.set_title(f"L({c.names[0]}, {c.names[1]}): an exact bowl for a linear model", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_slices(s: Slices) -> Figure:
+    """1-D and 2-D slices along filter-normalised random directions around the final weights."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110)
+    left.plot(s.alphas, s.line, color="tab:blue")
+    left.axvline(0, color="0.6", lw=0.8)
+    left.set_xlabel("α  (θ_final + α·d₁)")
+    left.set_ylabel("loss")
+    left.set_title("1-D slice, random filter-normalised d₁", fontsize=9)
+    plane = s.plane.numpy()
+    levels = np.geomspace(max(plane.min(), 1e-8), plane.max(), 20)
+    cs = right.contour(s.alphas, s.alphas, plane, levels=levels, cmap="viridis", linewidths=0.8)
+    fig.colorbar(cs, ax=right, label="loss")
+    right.plot(0, 0, "*", color="k", ms=10)
+    right.set_xlabel("α (d₁)")
+    right.set_ylabel("β (d₂)")
+    right.set_title("2-D slice around the final weights (★)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def draw_trajectory(t: Trajectory) -> Figure:
+    """The run's path projected on the top-2 principal directions, over L on that plane."""
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
+    loss = t.loss.numpy()
+    levels = np.geomspace(max(loss.min(), 1e-8), loss.max(), 20)
+    cs = ax.contour(t.a, t.b, loss, levels=levels, cmap="viridis", linewidths=0.8)
+    fig.colorbar(cs, ax=ax, label="loss")
+    path = t.path.numpy()
+    ax.plot(path[:, 0], path[:, 1], ".-", color="tab:red", ms=3, lw=1)
+    ax.plot(*path[0], "o", color="tab:red", label="start")
+    ax.plot(0, 0, "*", color="k", ms=10, label="final weights")
+    ax.set_xlabel(f"PC1 ({100 * t.explained[0]:.1f}% of the variance)")
+    ax.set_ylabel(f"PC2 ({100 * t.explained[1]:.1f}%)")
+    ax.set_title("the path on its top-2 principal directions", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

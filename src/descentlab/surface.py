@@ -1,0 +1,213 @@
+"""Loss surfaces: L evaluated around the weights a run visited.
+
+One or two trainable scalars (the seed example's w, or w and b) get the exact curve or
+contour. Any larger model gets slices: 1-D and 2-D along random directions, each filter
+(a Linear layer's output row, a conv's output channel) rescaled to the norm of the same filter
+in the final weights, biases and other 1-D parameters left out (Li et al., NeurIPS 2018,
+"Visualizing the Loss Landscape of Neural Nets"); and the trajectory on the top-2 principal
+directions of the recorded weights minus the final ones, where random directions would miss it.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+Params = dict[str, torch.Tensor]
+
+
+def loss_at(
+    model: nn.Module, criterion: nn.Module, x: torch.Tensor, y: torch.Tensor, params: Params
+) -> float:
+    """L at the given parameter values (the others as they are), without touching the model."""
+    with torch.no_grad():
+        return float(criterion(functional_call(model, params, (x,)), y))
+
+
+@dataclass
+class Curve:
+    """L(w) for the one trainable scalar, and the first steps on it."""
+
+    name: str
+    w: torch.Tensor  # grid of w values
+    loss: torch.Tensor  # L at each
+    visited: list[float]  # w[0], w[1], … (numbered 1, 2, … in the figure)
+    visited_loss: list[float]
+    slopes: list[float]  # dL/dw at each visited w: the logged gradient, the tangent's slope
+
+
+def curve(
+    model: nn.Module,
+    criterion: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    name: str,
+    visited: list[float],
+    slopes: list[float],
+    center: float,
+    points: int = 200,
+) -> Curve:
+    finite = [w for w in visited if abs(w) < float("inf")]
+    low, high = min([*finite, center]), max([*finite, center])
+    margin = 0.15 * (high - low) + 0.5
+    grid = torch.linspace(low - margin, high + margin, points)
+    as_tensor = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
+    losses = torch.tensor(
+        [loss_at(model, criterion, x, y, {name: as_tensor(w)}) for w in grid.tolist()]
+    )
+    visited_loss = [loss_at(model, criterion, x, y, {name: as_tensor(w)}) for w in visited]
+    return Curve(name, grid, losses, visited, visited_loss, slopes)
+
+
+@dataclass
+class Contour:
+    """L(a, b) on a grid over two trainable scalars, and the path the run took."""
+
+    names: tuple[str, str]
+    a: torch.Tensor
+    b: torch.Tensor
+    loss: torch.Tensor  # loss[i, j] at (a[j], b[i])
+    path: torch.Tensor  # (steps, 2)
+
+
+def contour(
+    model: nn.Module,
+    criterion: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    names: tuple[str, str],
+    path: torch.Tensor,
+    center: tuple[float, float],
+    points: int = 80,
+) -> Contour:
+    finite = path[torch.isfinite(path).all(dim=1)]
+    spans = []
+    for i in range(2):
+        values = torch.cat([finite[:, i], torch.tensor([center[i]])])
+        low, high = float(values.min()), float(values.max())
+        margin = 0.15 * (high - low) + 0.5
+        spans.append(torch.linspace(low - margin, high + margin, points))
+    a, b = spans
+    loss = torch.empty(points, points)
+    for i, bi in enumerate(b.tolist()):
+        for j, aj in enumerate(a.tolist()):
+            params = {names[0]: torch.tensor(aj), names[1]: torch.tensor(bi)}
+            loss[i, j] = loss_at(model, criterion, x, y, params)
+    return Contour(names, a, b, loss, path)
+
+
+def filter_normalized(params: Params, generator: torch.Generator) -> Params:
+    """A random direction d with ‖d_filter‖ = ‖θ_filter‖ for each filter of each ≥ 2-D weight;
+    zero for 1-D parameters (biases, norm scales); scaled to |θ| for a scalar."""
+    direction = {}
+    for name, theta in params.items():
+        d = torch.randn(theta.shape, generator=generator, dtype=theta.dtype).to(theta.device)
+        if theta.dim() == 1:
+            d.zero_()
+        elif theta.dim() == 0:
+            d = d / d.abs().clamp_min(1e-12) * theta.abs()
+        else:
+            rows, theta_rows = d.flatten(1), theta.flatten(1)
+            scale = theta_rows.norm(dim=1, keepdim=True) / rows.norm(dim=1, keepdim=True).clamp_min(
+                1e-12
+            )
+            d = (rows * scale).reshape(theta.shape)
+        direction[name] = d
+    return direction
+
+
+def along(params: Params, directions: list[tuple[float, Params]]) -> Params:
+    """θ + Σ αᵢ·dᵢ."""
+    return {n: p + sum(alpha * d[n] for alpha, d in directions) for n, p in params.items()}
+
+
+@dataclass
+class Slices:
+    """L along one random direction and on the plane of two, around the final weights."""
+
+    alphas: torch.Tensor
+    line: torch.Tensor  # L(θ + α·d1)
+    plane: torch.Tensor  # plane[i, j] = L(θ + α_j·d1 + α_i·d2)
+
+
+def slices(
+    model: nn.Module,
+    criterion: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    params: Params,
+    generator: torch.Generator,
+    points: int = 21,
+    span: float = 1.0,
+) -> Slices:
+    d1, d2 = filter_normalized(params, generator), filter_normalized(params, generator)
+    alphas = torch.linspace(-span, span, points)
+    line = torch.tensor(
+        [loss_at(model, criterion, x, y, along(params, [(a, d1)])) for a in alphas.tolist()]
+    )
+    plane = torch.tensor(
+        [
+            [
+                loss_at(model, criterion, x, y, along(params, [(a, d1), (b, d2)]))
+                for a in alphas.tolist()
+            ]
+            for b in alphas.tolist()
+        ]
+    )
+    return Slices(alphas, line, plane)
+
+
+@dataclass
+class Trajectory:
+    """The recorded weights on the top-2 principal directions of (θ_k − θ_final)."""
+
+    path: torch.Tensor  # (snapshots, 2): coordinates of each θ_k
+    explained: tuple[float, float]  # fraction of the variance along each direction
+    a: torch.Tensor
+    b: torch.Tensor
+    loss: torch.Tensor  # L on the plane through θ_final spanned by the two directions
+
+
+def flatten(params: Params) -> torch.Tensor:
+    return torch.cat([p.flatten() for p in params.values()])
+
+
+def unflatten(vector: torch.Tensor, like: Params) -> Params:
+    out, start = {}, 0
+    for name, p in like.items():
+        out[name] = vector[start : start + p.numel()].reshape(p.shape)
+        start += p.numel()
+    return out
+
+
+def pca_trajectory(
+    model: nn.Module,
+    criterion: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    params: Params,
+    snapshots: torch.Tensor,
+    points: int = 21,
+) -> Trajectory:
+    final = flatten(params)
+    offsets = snapshots - final  # (K, P): where each recorded θ was, seen from the end
+    _, s, vh = torch.linalg.svd(offsets.double(), full_matrices=False)
+    variance = s**2 / (s**2).sum()
+    directions = vh[:2].to(offsets.dtype)
+    if len(directions) < 2:  # a single snapshot: pad with a zero direction
+        directions = torch.cat([directions, torch.zeros_like(final).unsqueeze(0)])
+    path = offsets @ directions.T  # (K, 2)
+    spans = []
+    for i in range(2):
+        low, high = float(path[:, i].min()), float(path[:, i].max())
+        margin = 0.2 * (high - low) + 1e-3
+        spans.append(torch.linspace(low - margin, high + margin, points))
+    a, b = spans
+    grid = torch.empty(points, points)
+    for i, bi in enumerate(b.tolist()):
+        for j, aj in enumerate(a.tolist()):
+            theta = final + aj * directions[0] + bi * directions[1]
+            grid[i, j] = loss_at(model, criterion, x, y, unflatten(theta, params))
+    explained = (float(variance[0]), float(variance[1]) if len(variance) > 1 else 0.0)
+    return Trajectory(path, explained, a, b, grid)

@@ -1,0 +1,135 @@
+"""Loss surfaces: the numbers the figures are drawn from, against closed forms and direct
+evaluation; and the callback's bounded recording."""
+
+from functools import partial
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import TensorBoardLogger
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch import nn
+
+from descentlab import surface
+from descentlab.callbacks.surface import LossSurface
+from descentlab.data.linear import LinearData
+from descentlab.init import constant, initialize
+from descentlab.models.linear import Linear
+from descentlab.module import DescentModule
+
+
+class Record(Callback):
+    def __init__(self) -> None:
+        self.w, self.grad = [], []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self.w.append(pl_module.model.w.item())
+        self.grad.append(pl_module.model.w.grad.item())
+
+
+def fit(tmp_path, model, steps=30, lr=0.1, **surface_args):
+    data = LinearData(3.0, -1.0, 128, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    args = {"points": 8, "snapshots": 40, "resolution": 11, "max_samples": 2048, "every_n_steps": 0}
+    callback = LossSurface(**{**args, **surface_args})
+    record = Record() if isinstance(model, Linear) else Callback()
+    trainer = L.Trainer(
+        max_steps=steps,
+        val_check_interval=10,
+        default_root_dir=tmp_path,
+        logger=TensorBoardLogger(tmp_path, name="", version=""),
+        callbacks=[record, callback],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    module = DescentModule(model, nn.MSELoss(), partial(torch.optim.SGD, lr=lr))
+    trainer.fit(module, datamodule=data)
+    return callback, record, data
+
+
+def toy(bias: bool) -> Linear:
+    model = Linear(bias=bias)
+    initialize(model, partial(constant, value=1.0))
+    return model
+
+
+def test_curve_points_tangents_and_curve_are_the_runs(tmp_path):
+    callback, record, data = fit(tmp_path, toy(bias=False), lr=0.3)
+    c = callback.curve
+    x, y = data.x_train.double(), data.y_train.double() + 0.0
+    assert c.visited == pytest.approx(record.w[:8])  # points 1..8 are w[0..7]
+    assert c.slopes == pytest.approx(record.grad[:8])  # tangent slopes are the logged dL/dw
+    for w, loss in list(zip(c.w.tolist(), c.loss.tolist(), strict=True))[::20]:
+        assert loss == pytest.approx(float(((w * x - y) ** 2).mean()), rel=1e-4)  # L(w), exact
+    for w, slope in zip(c.visited, c.slopes, strict=True):  # each tangent touches the curve
+        eps = 1e-3
+        numeric = (
+            float(((w + eps) * x - y).pow(2).mean()) - float(((w - eps) * x - y).pow(2).mean())
+        ) / (2 * eps)
+        assert slope == pytest.approx(numeric, rel=1e-3, abs=1e-4)
+    assert (tmp_path / "loss_curve.png").stat().st_size > 10_000
+    events = EventAccumulator(str(tmp_path), size_guidance={"images": 0})
+    events.Reload()
+    assert "surface/curve" in events.Tags()["images"]
+
+
+def test_contour_is_the_exact_bowl_and_the_path_is_the_runs(tmp_path):
+    callback, _, data = fit(tmp_path, toy(bias=True))
+    c = callback.contour
+    x, y = data.x_train.double(), data.y_train.double()
+    for i, j in [(0, 0), (5, 70), (40, 40), (79, 3)]:
+        w, b = float(c.a[j]), float(c.b[i])
+        assert float(c.loss[i, j]) == pytest.approx(float(((w * x + b - y) ** 2).mean()), rel=1e-4)
+    assert c.path[0].tolist() == [1.0, 1.0]  # init constant 1
+    assert len(c.path) == 31  # 30 steps and the final point
+    assert (tmp_path / "loss_contour.png").is_file()
+
+
+def test_filter_normalised_direction_matches_each_filters_norm():
+    torch.manual_seed(0)
+    layer = nn.Linear(5, 3)
+    params = {"weight": layer.weight.detach(), "bias": layer.bias.detach(), "s": torch.tensor(-2.0)}
+    d = surface.filter_normalized(params, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(d["weight"].norm(dim=1), params["weight"].norm(dim=1))
+    assert torch.equal(d["bias"], torch.zeros(3))
+    assert d["s"].abs().item() == pytest.approx(2.0)
+
+
+def test_slices_pass_through_the_final_loss(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+    callback, _, data = fit(tmp_path, model, steps=40, lr=0.05, resolution=11)
+    with torch.no_grad():
+        final = float(nn.MSELoss()(model(data.x_train), data.y_train))
+    s = callback.slices
+    assert s.line[5].item() == pytest.approx(final, rel=1e-5)  # α = 0
+    assert s.plane[5, 5].item() == pytest.approx(final, rel=1e-5)
+    t = callback.trajectory
+    assert t.path[-1].abs().max().item() < 1e-5  # the final weights are the origin
+    assert 0 < t.explained[1] <= t.explained[0] <= 1
+    assert {p.name for p in tmp_path.glob("loss_*.png")} == {"loss_slices.png", "loss_pca.png"}
+
+
+def test_a_straight_path_is_one_principal_direction():
+    model = nn.Linear(3, 1)
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    final = surface.flatten(params)
+    step = torch.randn(final.shape)
+    snapshots = torch.stack([final + k * step for k in (5, 4, 3, 2, 1, 0)])
+    x, y = torch.randn(16, 3), torch.randn(16, 1)
+    t = surface.pca_trajectory(model, nn.MSELoss(), x, y, params, snapshots, points=5)
+    assert t.explained[0] == pytest.approx(1.0, abs=1e-6)
+    assert t.path[:, 0].abs().tolist() == pytest.approx(
+        [5 * step.norm().item() * k / 5 for k in (5, 4, 3, 2, 1, 0)], rel=1e-4
+    )
+
+
+def test_snapshots_stay_bounded_and_span_the_run(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 4), nn.Tanh(), nn.Linear(4, 1))
+    callback, _, _ = fit(tmp_path, model, steps=100, lr=0.05, snapshots=8)
+    assert len(callback.visited) < 8
+    assert callback.record_every > 1
+    assert (len(callback.visited) - 1) * callback.record_every >= 100 // 2  # covers the run
