@@ -30,3 +30,11 @@ def test_every_group_option_in_the_examples_exists():
         r"descentlab .*?\b(optimizer|init|scheduler|model)=(\w+)", examples
     ):
         assert (ROOT / "conf" / group / f"{option}.yaml").is_file(), f"{group}={option}"
+
+
+def test_every_image_the_readme_shows_is_in_the_repository():
+    readme = (ROOT / "README.md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme)
+    assert len(images) >= 4
+    for path in images:
+        assert (ROOT / path).is_file(), path
