@@ -120,6 +120,7 @@ def test_hparams_hold_the_settings_and_real_final_metrics(seed_run):
     assert params["optimizer.lr"].number_value == pytest.approx(0.1)
     assert params["init"].string_value == "constant"
     assert params["seed"].number_value == 0
+    assert params["status"].string_value == "ok"
     experiment = plugin_data_pb2.HParamsPluginData.FromString(plugin["_hparams_/experiment"])
     metric_tags = {m.name.tag for m in experiment.experiment.metric_infos}
     assert {"final/train_loss", "final/val_loss", "final/val_r2", "final/w"} <= metric_tags

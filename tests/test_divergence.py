@@ -1,0 +1,55 @@
+"""A loss that turns non-finite stops the run at that step, and nothing non-finite is logged."""
+
+import math
+from functools import partial
+
+import lightning as L
+import torch
+
+from conftest import scalars
+from descentlab.callbacks.divergence import Divergence, run_status
+from descentlab.callbacks.step_scalars import StepScalars
+from descentlab.data.linear import LinearData
+from descentlab.init import constant, initialize
+from descentlab.loggers import TensorBoard
+from descentlab.models.linear import Linear
+from descentlab.module import DescentModule
+
+
+def test_a_non_finite_loss_stops_the_run_where_it_happens(tmp_path):
+    data = LinearData(3.0, 0.0, 64, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    model = Linear(bias=False)
+    initialize(model, partial(constant, value=1.0))
+    stop = Divergence(factor=math.inf)  # only a non-finite loss can trigger it
+    trainer = L.Trainer(
+        max_steps=50,
+        val_check_interval=10,
+        logger=TensorBoard(tmp_path, name="", version=""),
+        callbacks=[StepScalars(flush_every=50), stop],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    module = DescentModule(model, torch.nn.MSELoss(), partial(torch.optim.SGD, lr=1e18))
+    trainer.fit(module, datamodule=data)
+    assert stop.diverged and run_status(trainer) == "diverged"
+    assert not math.isfinite(stop.loss)
+    assert trainer.global_step == stop.step + 1 < 50
+    logged = scalars(tmp_path)
+    for tag, points in logged.items():
+        assert all(math.isfinite(v) for _, v in points), tag
+    loss_steps = [s for s, _ in logged["train/loss"]]
+    assert max(loss_steps) < stop.step  # the non-finite step's loss was not written
+
+
+def test_the_logger_drops_non_finite_values(tmp_path):
+    logger = TensorBoard(tmp_path, name="", version="")
+    logger.log_metrics({"a": 1.0, "b": float("nan"), "c": torch.tensor(float("inf"))}, step=0)
+    logger.finalize("success")
+    assert set(scalars(tmp_path)) == {"a"}
+
+
+def test_a_finite_run_is_ok(tmp_path):
+    trainer = L.Trainer(callbacks=[Divergence(factor=1e4)], logger=False)
+    assert run_status(trainer) == "ok"
