@@ -11,6 +11,13 @@ from matplotlib.figure import Figure
 from descentlab.surface import Contour, Curve, Slices, Trajectory
 
 
+def contours(fig: Figure, ax: plt.Axes, a: object, b: object, loss: np.ndarray) -> None:
+    """Log-spaced contour lines of `loss` over the grid (a, b), with a colour bar."""
+    levels = np.geomspace(max(float(loss.min()), 1e-8), float(loss.max()), 20)
+    lines = ax.contour(a, b, loss, levels=levels, cmap="viridis", linewidths=0.8)
+    fig.colorbar(lines, ax=ax, label="loss")
+
+
 def draw_curve(c: Curve, lr: float | None = None) -> Figure:
     """L(w) with the visited points numbered 1, 2, …, the tangent at each (its slope is the
     logged gradient dL/dw) and an arrow for each step."""
@@ -50,9 +57,7 @@ def draw_contour(c: Contour) -> Figure:
     """The exact contours of L over two scalars, with the run's path and the minimum."""
     fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
     loss = c.loss.numpy()
-    levels = np.geomspace(max(loss.min(), 1e-8), loss.max(), 20)
-    cs = ax.contour(c.a, c.b, loss, levels=levels, cmap="viridis", linewidths=0.8)
-    fig.colorbar(cs, ax=ax, label="loss")
+    contours(fig, ax, c.a, c.b, loss)
     path = c.path.numpy()
     ax.plot(path[:, 0], path[:, 1], ".-", color="tab:red", ms=3, lw=1, label="the run's path")
     ax.plot(*path[0], "o", color="tab:red", label="start")
@@ -74,10 +79,7 @@ def draw_slices(s: Slices) -> Figure:
     left.set_xlabel("α  (θ_final + α·d₁)")
     left.set_ylabel("loss")
     left.set_title("1-D slice, random filter-normalised d₁", fontsize=9)
-    plane = s.plane.numpy()
-    levels = np.geomspace(max(plane.min(), 1e-8), plane.max(), 20)
-    cs = right.contour(s.alphas, s.alphas, plane, levels=levels, cmap="viridis", linewidths=0.8)
-    fig.colorbar(cs, ax=right, label="loss")
+    contours(fig, right, s.alphas, s.alphas, s.plane.numpy())
     right.plot(0, 0, "*", color="k", ms=10)
     right.set_xlabel("α (d₁)")
     right.set_ylabel("β (d₂)")
@@ -89,10 +91,7 @@ def draw_slices(s: Slices) -> Figure:
 def draw_trajectory(t: Trajectory) -> Figure:
     """The run's path projected on the top-2 principal directions, over L on that plane."""
     fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
-    loss = t.loss.numpy()
-    levels = np.geomspace(max(loss.min(), 1e-8), loss.max(), 20)
-    cs = ax.contour(t.a, t.b, loss, levels=levels, cmap="viridis", linewidths=0.8)
-    fig.colorbar(cs, ax=ax, label="loss")
+    contours(fig, ax, t.a, t.b, t.loss.numpy())
     path = t.path.numpy()
     ax.plot(path[:, 0], path[:, 1], ".-", color="tab:red", ms=3, lw=1)
     ax.plot(*path[0], "o", color="tab:red", label="start")

@@ -21,6 +21,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch.optim import Optimizer
 
+from descentlab.callbacks.buffer import StepBuffer
+
 
 class GradientMonitor(Callback):
     def __init__(self, flush_every: int, hist_every: int) -> None:
@@ -37,10 +39,10 @@ class GradientMonitor(Callback):
         if frozen:
             text = "requires_grad=False, no gradient: " + ", ".join(f"`{n}`" for n in frozen)
             trainer.logger.experiment.add_text("frozen", text, trainer.global_step)
-        # buffer columns: grad_norm/<name>…, grad_norm/total, update_ratio/<name>…
-        n = len(self.params)
-        self.buffer = torch.zeros(self.flush_every, 2 * n + 1, device=pl_module.device)
-        self.first_step, self.rows = trainer.global_step, 0
+        # columns, in this order: grad_norm/<name>…, grad_norm/total, update_ratio/<name>…
+        tags = [f"grad_norm/{n}" for n in self.names] + ["grad_norm/total"]
+        tags += [f"update_ratio/{n}" for n in self.names]
+        self.buffer = StepBuffer(tags, self.flush_every, pl_module.device, trainer.global_step)
         self.before: list[torch.Tensor] | None = None
 
     def on_before_optimizer_step(
@@ -48,7 +50,7 @@ class GradientMonitor(Callback):
     ) -> None:
         grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.params]
         norms = torch.stack(torch._foreach_norm(grads))  # ‖dL/dθ‖ per parameter
-        n, row = len(self.params), self.buffer[self.rows]
+        n, row = len(self.params), self.buffer.row
         row[:n] = norms
         row[n] = norms.square().sum().sqrt()  # ‖dL/dθ‖ over everything
         self.before = [p.detach().clone() for p in self.params]  # θ[k]
@@ -72,30 +74,16 @@ class GradientMonitor(Callback):
         after = [p.detach() for p in self.params]  # θ[k+1]
         update = torch.stack(torch._foreach_norm(torch._foreach_sub(after, self.before)))
         weight = torch.stack(torch._foreach_norm(self.before))
-        n = len(self.params)
-        self.buffer[self.rows, n + 1 :] = update / weight  # ‖θ[k+1] − θ[k]‖ / ‖θ[k]‖
+        self.buffer.row[len(self.params) + 1 :] = update / weight  # ‖θ[k+1] − θ[k]‖ / ‖θ[k]‖
         self.before = None
-        self.rows += 1
-        if self.rows == self.flush_every:
-            self.flush(trainer)
+        if self.buffer.advance():
+            self.buffer.flush(trainer.logger.experiment)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.flush(trainer)
+        self.buffer.flush(trainer.logger.experiment)
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        if hasattr(self, "buffer"):
-            self.flush(trainer)
-
-    def flush(self, trainer: L.Trainer) -> None:
-        rows = self.buffer[: self.rows].tolist()  # the one host sync per flush
-        tags = [f"grad_norm/{n}" for n in self.names] + ["grad_norm/total"]
-        tags += [f"update_ratio/{n}" for n in self.names]
-        writer = trainer.logger.experiment
-        for i, row in enumerate(rows):
-            for tag, value in zip(tags, row, strict=True):
-                if value == value and abs(value) != float("inf"):  # finite only
-                    writer.add_scalar(tag, value, self.first_step + i)
-        self.first_step += self.rows
-        self.rows = 0
+        if hasattr(self, "buffer") and trainer.logger is not None:
+            self.buffer.flush(trainer.logger.experiment)

@@ -13,13 +13,14 @@ TensorBoard every `flush_every` steps with one transfer. Non-finite values (a di
 last steps) are not written.
 """
 
-import math
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch.optim import Optimizer
+
+from descentlab.callbacks.buffer import StepBuffer
 
 
 class StepScalars(Callback):
@@ -33,28 +34,25 @@ class StepScalars(Callback):
         scalars = [(name, p) for name, p in scalars if p.numel() == 1]
         self.params = [p for _, p in scalars]
         self.trainable = [p for p in self.params if p.requires_grad]
-        # buffer columns, in this order: train/loss, param/<name>…, grad/<trainable name>…
-        self.tags = ["train/loss"] + [f"param/{name}" for name, _ in scalars]
-        self.tags += [f"grad/{name}" for name, p in scalars if p.requires_grad]
+        # columns, in this order: train/loss, lr, param/<name>…, grad/<trainable name>…
+        tags = ["train/loss", "lr"] + [f"param/{name}" for name, _ in scalars]
+        tags += [f"grad/{name}" for name, p in scalars if p.requires_grad]
         device = pl_module.device
-        self.buffer = torch.zeros(self.flush_every, len(self.tags), device=device)
+        self.buffer = StepBuffer(tags, self.flush_every, device, trainer.global_step)
         self.zero = torch.zeros((), device=device)
         self.loss = torch.zeros((), device=device)
-        self.first_step = trainer.global_step  # buffer row 0 is this step
-        self.rows = 0
-        self.lrs: list[float] = []
         self.stepped = False
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer
     ) -> None:
-        row, n = self.buffer[self.rows], len(self.params)
+        row, n = self.buffer.row, len(self.params)
+        row[1] = optimizer.param_groups[0]["lr"]  # lr[k]
         if n:
-            torch.stack([p.detach().reshape(()) for p in self.params], out=row[1 : 1 + n])  # w[k]
+            torch.stack([p.detach().reshape(()) for p in self.params], out=row[2 : 2 + n])  # w[k]
         if self.trainable:
             grads = [self.zero if p.grad is None else p.grad.reshape(()) for p in self.trainable]
-            torch.stack(grads, out=row[1 + n :])  # dL/dw[k]
-        self.lrs.append(optimizer.param_groups[0]["lr"])  # lr[k]
+            torch.stack(grads, out=row[2 + n :])  # dL/dw[k]
         self.stepped = True
 
     def on_train_batch_end(
@@ -68,30 +66,17 @@ class StepScalars(Callback):
         self.loss += outputs["loss"]  # Lightning divides it by the accumulation count
         if not self.stepped:
             return
-        self.buffer[self.rows, 0] = self.loss  # L[k]
+        self.buffer.row[0] = self.loss  # L[k]
         self.loss.zero_()
-        self.rows, self.stepped = self.rows + 1, False
-        if self.rows == self.flush_every:
-            self.flush(trainer)
+        self.stepped = False
+        if self.buffer.advance():
+            self.buffer.flush(trainer.logger.experiment)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.flush(trainer)
+        self.buffer.flush(trainer.logger.experiment)
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        if hasattr(self, "buffer"):
-            self.flush(trainer)
-
-    def flush(self, trainer: L.Trainer) -> None:
-        rows = self.buffer[: self.rows].tolist()  # the one host sync per flush
-        writer = trainer.logger.experiment
-        for i, (row, lr) in enumerate(zip(rows, self.lrs, strict=False)):
-            step = self.first_step + i
-            writer.add_scalar("lr", lr, step)
-            for tag, value in zip(self.tags, row, strict=True):
-                if math.isfinite(value):
-                    writer.add_scalar(tag, value, step)
-        self.first_step += self.rows
-        self.rows = 0
-        self.lrs.clear()
+        if hasattr(self, "buffer") and trainer.logger is not None:
+            self.buffer.flush(trainer.logger.experiment)

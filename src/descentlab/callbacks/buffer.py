@@ -1,0 +1,36 @@
+"""Per-step scalars kept on the device and written to TensorBoard in one transfer."""
+
+import math
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+
+class StepBuffer:
+    """One row of `tags` per optimizer step, filled on the device without a host sync; `flush`
+    moves the rows to the host at once and writes every finite value at its step."""
+
+    def __init__(self, tags: list[str], size: int, device: torch.device, first_step: int) -> None:
+        self.tags = tags
+        self.values = torch.zeros(size, len(tags), device=device)
+        self.first_step = first_step  # the step of row 0
+        self.rows = 0
+
+    @property
+    def row(self) -> torch.Tensor:
+        """The current step's row, to fill in place."""
+        return self.values[self.rows]
+
+    def advance(self) -> bool:
+        """Move on to the next step; True when the buffer is full and wants a flush."""
+        self.rows += 1
+        return self.rows == len(self.values)
+
+    def flush(self, writer: SummaryWriter) -> None:
+        rows = self.values[: self.rows].tolist()  # the one host sync per flush
+        for i, row in enumerate(rows):
+            for tag, value in zip(self.tags, row, strict=True):
+                if math.isfinite(value):
+                    writer.add_scalar(tag, value, self.first_step + i)
+        self.first_step += self.rows
+        self.rows = 0
