@@ -22,10 +22,10 @@ CONF_DIR = PACKAGED_CONF if PACKAGED_CONF.is_dir() else Path(__file__).parents[2
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def app(cfg: DictConfig) -> float:
-    from descentlab.train import train
+def app(cfg: DictConfig) -> float | None:
+    from descentlab.job import run
 
-    return train(cfg).get("final/val_loss", float("nan"))  # type: ignore[return-value]
+    return run(cfg).get("final_val_loss")  # what a sweeper such as Optuna minimises
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ class DescentModule(L.LightningModule):
         self.scheduler = scheduler  # partial: still needs the optimizer
         self.val_mse = MeanSquaredError()
         self.val_r2 = R2Score()
+        self.register_buffer("best_val_loss", torch.tensor(float("inf")))  # kept in checkpoints
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -61,6 +62,11 @@ class DescentModule(L.LightningModule):
         # x-axis of the val/* points: the number of updates made, so val/loss at step k and
         # param/w at step k describe the same weights.
         self.log("step", float(self.global_step), sync_dist=True)
+
+    def on_validation_end(self) -> None:
+        loss = self.trainer.callback_metrics.get("val/loss")  # this validation's, on the device
+        if loss is not None:
+            self.best_val_loss = torch.minimum(self.best_val_loss, loss.to(self.device))
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer(self.parameters())

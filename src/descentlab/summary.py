@@ -36,13 +36,19 @@ def optimum(module: DescentModule, data: Any) -> dict[str, float] | None:
     return least_squares(data.x_train, data.y_train, bias=model.b is not None)
 
 
-def critical(module: DescentModule, data: Any, optimizer: torch.optim.Optimizer) -> float | None:
-    """The lr above which plain SGD diverges, 2·(1 + μ)/λ_max, where the theory covers the run."""
-    if optimum(module, data) is None or not isinstance(optimizer, torch.optim.SGD):
+def curvature(module: DescentModule, data: Any) -> float | None:
+    """h = 2·mean(x²) (λ_max of the Hessian with a bias), where the theory covers the run."""
+    if optimum(module, data) is None:
         return None
     h = float(torch.linalg.eigvalsh(hessian(data.x_train, module.model.b is not None)).max())
-    if module.criterion.reduction == "sum":
-        h *= len(data.x_train)
+    return h * len(data.x_train) if module.criterion.reduction == "sum" else h
+
+
+def critical(module: DescentModule, data: Any, optimizer: torch.optim.Optimizer) -> float | None:
+    """The lr above which plain SGD diverges, 2·(1 + μ)/λ_max, where the theory covers the run."""
+    h = curvature(module, data)
+    if h is None or not isinstance(optimizer, torch.optim.SGD):
+        return None
     return critical_lr(h, optimizer.param_groups[0].get("momentum", 0.0))
 
 

@@ -14,7 +14,14 @@ from descentlab.callbacks.divergence import Divergence, run_status
 from descentlab.console import print_settings, print_summary
 from descentlab.init import freeze, initialize
 from descentlab.module import DescentModule
-from descentlab.summary import critical, diverged_line, final_metrics, optimum, summary_line
+from descentlab.summary import (
+    critical,
+    curvature,
+    diverged_line,
+    final_metrics,
+    optimum,
+    summary_line,
+)
 from descentlab.validate import validate
 
 # Data lives in memory as tensors: worker processes would only add start-up cost.
@@ -31,7 +38,8 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
 )
 
 
-def train(cfg: DictConfig) -> dict[str, float | str]:
+def train(cfg: DictConfig) -> dict[str, float | str | None]:
+    """Fit one run; returns its final metrics, status, steps, best val loss and curvature."""
     validate(cfg)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -56,7 +64,13 @@ def train(cfg: DictConfig) -> dict[str, float | str]:
     if not trainer.is_global_zero:
         return {}
 
-    final: dict[str, float | str] = {**final_metrics(module, data), "status": run_status(trainer)}
+    final: dict[str, float | str | None] = {
+        **final_metrics(module, data),
+        "status": run_status(trainer),
+        "steps": trainer.global_step,
+        "best_val_loss": float(module.best_val_loss),
+        "h": curvature(module, data),  # the theory's curvature, where it applies
+    }
     line = summary_line(final, optimum(module, data), trainer.global_step)
     for stop in (c for c in trainer.callbacks if isinstance(c, Divergence) and c.diverged):
         lr = trainer.optimizers[0].param_groups[0]["lr"]

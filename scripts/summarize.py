@@ -1,0 +1,26 @@
+"""Rebuild a sweep's summary.csv, summary.md, sweep.png and TensorBoard summary from the
+results.json its jobs wrote.
+
+    python scripts/summarize.py multirun/2026-11-25/21-02-17-123456
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from descentlab.sweep import summarize
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", type=Path)
+    args = parser.parse_args()
+    results = summarize(args.sweep_dir)
+    if not results:
+        sys.exit(f"summarize: {args.sweep_dir}: no */results.json here; give a sweep dir")
+    failed = sum(r["status"] == "failed" for r in results)
+    print(f"{len(results)} jobs ({failed} failed): {args.sweep_dir / 'summary.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""One Hydra job: train, time it, and leave `results.json` in its run dir.
+
+In a sweep (-m), a job that raises is recorded as failed, with its error, instead of stopping
+the other jobs; `descentlab.sweep.SweepSummary` reports the failures when the sweep ends.
+"""
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from descentlab.callbacks.hparams import command_line
+from descentlab.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    from descentlab.train import train
+
+    hydra = HydraConfig.get()
+    start = time.perf_counter()
+    job = OmegaConf.select(hydra, "job.num", default=None)  # set in sweeps only
+    result: dict[str, Any] = {"job": job, "params": command_line()}
+    try:
+        final = train(cfg)
+    except Exception as error:
+        if hydra.mode != RunMode.MULTIRUN:
+            raise
+        if isinstance(error, ConfigError):
+            log.error("job %s: %s", job, error)
+        else:
+            log.exception("job %s failed", job)  # the traceback, in the job's log file
+        result.update(status="failed", error=f"{type(error).__name__}: {error}")
+    else:
+        if not final:  # a DDP rank > 0: rank 0 writes the results
+            return result
+        result.update(
+            status=final["status"],
+            final_loss=final["final/train_loss"],
+            final_val_loss=final["final/val_loss"],
+            best_val_loss=final["best_val_loss"],
+            final_w=final.get("final/w"),
+            steps=final["steps"],
+            h=final["h"],
+        )
+    result["wall_time_s"] = time.perf_counter() - start
+    write(Path(hydra.runtime.output_dir) / "results.json", result)
+    return result
+
+
+def write(path: Path, result: dict[str, Any]) -> None:
+    """JSON with non-finite numbers as null, so any JSON reader can load it."""
+    clean = {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()
+    }
+    path.write_text(json.dumps(clean, indent=2) + "\n")

@@ -1,0 +1,149 @@
+"""What a sweep found: each job's `results.json` gathered into `summary.csv`, `summary.md` and
+`sweep.png` in the sweep dir, and into TensorBoard (run `summary` in the sweep dir).
+
+`SweepSummary` is a Hydra callback that does it when a sweep ends and then fails the command
+if any job failed; `python scripts/summarize.py <sweep dir>` does it again from the files alone.
+"""
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+COLUMNS = [
+    "job",
+    "status",
+    "final_loss",
+    "final_val_loss",
+    "best_val_loss",
+    "final_w",
+    "steps",
+    "wall_time_s",
+]
+
+
+def collect(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Every job's results, in job order."""
+    results = [json.loads(p.read_text()) for p in sweep_dir.glob("*/results.json")]
+    return sorted(results, key=lambda r: (r.get("job") is None, r.get("job") or 0))
+
+
+def swept(results: list[dict[str, Any]]) -> list[str]:
+    """The keys that were set per job, in first-seen order."""
+    keys: dict[str, None] = {}
+    for result in results:
+        keys.update(dict.fromkeys(result.get("params", {})))
+    return list(keys)
+
+
+def write_tables(sweep_dir: Path, results: list[dict[str, Any]]) -> None:
+    keys = swept(results)
+    rows = [
+        [
+            *(r.get("params", {}).get(k) for k in keys),
+            *(r.get(c) for c in COLUMNS),
+            r.get("error", ""),
+        ]
+        for r in results
+    ]
+    header = [*keys, *COLUMNS, "error"]
+    with (sweep_dir / "summary.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    cell = lambda v: "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
+
+
+def draw(results: list[dict[str, Any]]):
+    """Final loss against lr, one line per other setting (e.g. init.value); diverged and
+    failed jobs marked; the theory's 1/h and 2/h where the jobs know h."""
+    import matplotlib.pyplot as plt
+
+    from descentlab import figures  # noqa: F401  (selects the Agg backend)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    lr_key = "optimizer.lr"
+    groups: dict[str, list[dict[str, Any]]] = {}
+    varying = [
+        k for k in swept(results) if len({str(r.get("params", {}).get(k)) for r in results}) > 1
+    ]
+    for r in results:
+        params = r.get("params", {})
+        label = ", ".join(f"{k}={params.get(k)}" for k in varying if k != lr_key) or "all jobs"
+        groups.setdefault(label, []).append(r)
+    top = max((r["final_loss"] for r in results if _finite(r.get("final_loss"))), default=1.0)
+    for label, group in groups.items():
+        group = sorted(group, key=lambda r: r.get("params", {}).get(lr_key, 0))
+        ok = [r for r in group if r["status"] == "ok" and _finite(r.get("final_loss"))]
+        xs = [r["params"].get(lr_key, math.nan) for r in ok]
+        (line,) = ax.plot(xs, [r["final_loss"] for r in ok], "o-", label=label)
+        bad = [r for r in group if r["status"] != "ok"]
+        for r in bad:
+            marker = "x" if r["status"] == "diverged" else "s"
+            ax.plot(
+                r.get("params", {}).get(lr_key, math.nan), top, marker, color=line.get_color(), ms=9
+            )
+    hs = {round(r["h"], 9) for r in results if _finite(r.get("h"))}
+    if len(hs) == 1:
+        h = hs.pop()
+        ax.axvline(1 / h, color="0.5", ls="--", lw=1, label=f"1/h = {1 / h:.3g}")
+        ax.axvline(2 / h, color="k", ls="--", lw=1, label=f"2/h = {2 / h:.3g} (critical)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(lr_key)
+    ax.set_ylabel("final training loss")
+    ax.set_title("the sweep: × diverged, ■ failed (drawn at the top)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Write the tables, the figure and the TensorBoard views for the jobs in `sweep_dir`."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    results = collect(sweep_dir)
+    if not results:
+        return results
+    write_tables(sweep_dir, results)
+    fig = draw(results)
+    fig.savefig(sweep_dir / "sweep.png")
+    writer = SummaryWriter(sweep_dir / "summary")
+    writer.add_figure("sweep/final_loss_vs_lr", fig)
+    # one chart per tag with every job's curve on it (TensorBoard's Custom Scalars tab)
+    overlay = {
+        tag: ["Multiline", [f"^{tag}$"]] for tag in ("train/loss", "val/loss", "param/w", "lr")
+    }
+    writer.add_custom_scalars({"jobs overlaid": overlay})
+    writer.close()
+    return results
+
+
+class SweepSummary(Callback):
+    """At the end of a sweep: the summary, then a non-zero exit naming any failed jobs."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        results = summarize(sweep_dir)
+        print(f"sweep: {len(results)} jobs, summary in {sweep_dir / 'summary.md'}")
+        print(f"see it: tensorboard --logdir {sweep_dir}")
+        failed = [r for r in results if r["status"] == "failed"]
+        if failed:
+            names = "; ".join(f"job {r['job']} ({_params(r)}): {r.get('error')}" for r in failed)
+            # SystemExit, not an Exception: Hydra turns a callback's exceptions into warnings
+            raise SystemExit(f"descentlab: {len(failed)} of {len(results)} jobs failed: {names}")
+
+
+def _params(result: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in result.get("params", {}).items())
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)

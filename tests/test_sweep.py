@@ -1,0 +1,139 @@
+"""Sweeps end to end: every launcher that runs here, the summary's numbers against the theory,
+failures, and sweep dirs that never collide."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, scalars
+
+pytestmark = pytest.mark.slow
+
+
+def sweep(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return subprocess.run(
+        [sys.executable, "-m", "descentlab", "-m", "explain=0", *overrides],
+        cwd=cwd,
+        env={**env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def rows(sweep_dir: Path) -> list[dict[str, str]]:
+    with (sweep_dir / "summary.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def seed_theory() -> tuple[float, float]:
+    from descentlab.data.linear import LinearData
+
+    d = LinearData(3.0, 0.0, 256, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    x, y = d.x_train.double(), d.y_train.double()
+    return float(2 * (x * x).mean()), float((x * y).mean() / (x * x).mean())  # h, w*
+
+
+def test_basic_sweep_over_lr_and_init_matches_the_closed_form(tmp_path):
+    out = tmp_path / "sweep"
+    proc = sweep(
+        tmp_path,
+        "optimizer.lr=0.1,1.5",
+        "init.value=0,5",
+        "scheduler=none",
+        "trainer.max_steps=30",
+        f"hydra.sweep.dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir() if p.name.isdigit()) == ["0", "1", "2", "3"]
+    h, w_star = seed_theory()
+    table = rows(out)
+    assert len(table) == 4
+    for row in table:
+        lr, w0 = float(row["optimizer.lr"]), float(row["init.value"])
+        if lr < 2 / h:
+            assert row["status"] == "ok"
+            # e[k] = (1 − lr·h)^k · e[0], e = w − w*
+            assert float(row["final_w"]) == pytest.approx(
+                w_star + (1 - lr * h) ** 30 * (w0 - w_star), abs=1e-4
+            )
+            assert int(row["steps"]) == 30
+        else:
+            assert row["status"] == "diverged"
+            assert int(row["steps"]) < 30
+    assert (out / "summary.md").read_text().count("| diverged |") == 2
+    assert (out / "sweep.png").stat().st_size > 10_000
+    summary = scalars(out / "summary")  # the summary run holds no scalars, only the figure
+    assert summary == {}
+    for job in range(4):
+        assert (out / str(job) / "results.json").is_file()
+        assert "train/loss" in scalars(out / str(job))
+    assert f"see it: tensorboard --logdir {out}" in proc.stdout
+
+
+def test_joblib_sweep_records_a_failing_job_and_fails_at_the_end(tmp_path):
+    out = tmp_path / "sweep"
+    proc = sweep(
+        tmp_path,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "optimizer.lr=0.1,-1,1",
+        "trainer.max_steps=20",
+        f"hydra.sweep.dir={out}",
+    )
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("descentlab: 1 of 3 jobs failed: job 1 (")
+    assert "optimizer.lr=-1" in last and "must be a number > 0" in last
+    table = {row["job"]: row for row in rows(out)}
+    assert table["1"]["status"] == "failed" and "optimizer.lr=-1" in table["1"]["error"]
+    assert table["0"]["status"] == table["2"]["status"] == "ok"  # the others finished
+    assert float(table["2"]["final_loss"]) < 0.02
+
+
+def test_submitit_local_sweep(tmp_path):
+    out = tmp_path / "sweep"
+    proc = sweep(
+        tmp_path,
+        "hydra/launcher=submitit_local",
+        "optimizer.lr=0.1,1",
+        "trainer.max_steps=20",
+        f"hydra.sweep.dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [row["status"] for row in rows(out)] == ["ok", "ok"]
+    assert (out / ".submitit").is_dir()
+
+
+def test_the_summary_script_rebuilds_the_summary_from_the_jobs(tmp_path):
+    out = tmp_path / "sweep"
+    proc = sweep(tmp_path, "optimizer.lr=0.1,0.5", "trainer.max_steps=20", f"hydra.sweep.dir={out}")
+    assert proc.returncode == 0, proc.stderr
+    before = (out / "summary.csv").read_text()
+    for name in ("summary.csv", "summary.md", "sweep.png"):
+        (out / name).unlink()
+    subprocess.run(
+        [sys.executable, ROOT / "scripts" / "summarize.py", out], check=True, capture_output=True
+    )
+    assert (out / "summary.csv").read_text() == before
+    assert (out / "sweep.png").is_file()
+
+
+def test_two_sweeps_started_together_get_two_dirs(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    command = [sys.executable, "-m", "descentlab", "-m", "explain=0", "trainer.max_steps=10"]
+    first = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    second = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    assert first.wait(timeout=300) == 0 and second.wait(timeout=300) == 0
+    dirs = [p for day in (tmp_path / "multirun").iterdir() for p in day.iterdir()]
+    assert len(dirs) == 2
+    assert all((d / "0" / "results.json").is_file() for d in dirs)
