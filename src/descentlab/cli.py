@@ -6,6 +6,7 @@ Importing this module stays light (no torch), so `descentlab --help` and `--cfg 
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -16,6 +17,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from descentlab.errors import ConfigError
+
+# conf/hydra/launcher/*.yaml keep the launchers' own names and are checked against the plugins'
+# schemas of the same name; Hydra warns that matching by name is deprecated, on every run.
+warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema")
 
 PACKAGED_CONF = Path(__file__).parent / "conf"  # where a wheel puts conf/
 CONF_DIR = PACKAGED_CONF if PACKAGED_CONF.is_dir() else Path(__file__).parents[2] / "conf"
