@@ -2,6 +2,7 @@
 failures, and sweep dirs that never collide."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -137,3 +138,65 @@ def test_two_sweeps_started_together_get_two_dirs(tmp_path):
     dirs = [p for day in (tmp_path / "multirun").iterdir() for p in day.iterdir()]
     assert len(dirs) == 2
     assert all((d / "0" / "results.json").is_file() for d in dirs)
+
+
+def closed_form_w(lr: float, steps: int, w0: float = 1.0) -> float:
+    h, w_star = seed_theory()
+    return w_star + (1 - lr * h) ** steps * (w0 - w_star)  # e[k] = (1 − lr·h)^k · e[0]
+
+
+def test_ddp_in_one_run_with_two_cpu_processes(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "descentlab",
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "scheduler=none",
+            "trainer.max_steps=30",
+            "explain=0",
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "strategy=ddp" in proc.stderr or "distributed_backend=gloo" in proc.stderr
+    result = json.loads((run_dir / "results.json").read_text())
+    # every rank sees the full batch, so the averaged gradient is the single-process one
+    assert result["final_w"] == pytest.approx(closed_form_w(0.1, 30), abs=1e-5)
+    assert result["steps"] == 30
+
+
+def test_ddp_spawn_inside_a_sweep_makes_exactly_its_jobs(tmp_path):
+    out = tmp_path / "sweep"
+    proc = sweep(
+        tmp_path,
+        "optimizer.lr=0.1,0.5",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.strategy=ddp_spawn",
+        "scheduler=none",
+        "trainer.max_steps=20",
+        f"hydra.sweep.dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "0",
+        "1",
+        "multirun.yaml",
+        "summary",
+        "summary.csv",
+        "summary.md",
+        "sweep.png",
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["sweep"]  # nothing stray in the cwd
+    for row in rows(out):
+        assert int(row["steps"]) == 20
+        assert float(row["final_w"]) == pytest.approx(
+            closed_form_w(float(row["optimizer.lr"]), 20), abs=1e-5
+        )

@@ -16,11 +16,15 @@ from hydra.errors import ConfigCompositionException, HydraException, MissingConf
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from descentlab.devices import job_devices
 from descentlab.errors import ConfigError
 
 # conf/hydra/launcher/*.yaml keep the launchers' own names and are checked against the plugins'
 # schemas of the same name; Hydra warns that matching by name is deprecated, on every run.
 warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema")
+
+# Registered on import, so Hydra ships it to joblib, submitit and Ray workers too.
+OmegaConf.register_new_resolver("descentlab.job_devices", job_devices, replace=True)
 
 PACKAGED_CONF = Path(__file__).parent / "conf"  # where a wheel puts conf/
 CONF_DIR = PACKAGED_CONF if PACKAGED_CONF.is_dir() else Path(__file__).parents[2] / "conf"

@@ -40,7 +40,9 @@ class DescentModule(L.LightningModule):
         self.scheduler = scheduler  # partial: still needs the optimizer
         self.val_mse = MeanSquaredError()
         self.val_r2 = R2Score()
-        self.register_buffer("best_val_loss", torch.tensor(float("inf")))  # kept in checkpoints
+        # kept in checkpoints, and carried back from ddp_spawn's worker processes with the weights
+        self.register_buffer("best_val_loss", torch.tensor(float("inf")))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))  # optimizer steps taken
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -57,6 +59,9 @@ class DescentModule(L.LightningModule):
         self.val_r2(y_hat.flatten(), y.flatten())
         self.log("val/mse", self.val_mse)
         self.log("val/r2", self.val_r2)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        self.steps += 1
 
     def on_validation_epoch_end(self) -> None:
         # x-axis of the val/* points: the number of updates made, so val/loss at step k and

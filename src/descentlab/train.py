@@ -67,11 +67,11 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
     final: dict[str, float | str | None] = {
         **final_metrics(module, data),
         "status": run_status(trainer),
-        "steps": trainer.global_step,
+        "steps": int(module.steps),  # = trainer.global_step, also after ddp_spawn
         "best_val_loss": float(module.best_val_loss),
         "h": curvature(module, data),  # the theory's curvature, where it applies
     }
-    line = summary_line(final, optimum(module, data), trainer.global_step)
+    line = summary_line(final, optimum(module, data), int(module.steps))
     for stop in (c for c in trainer.callbacks if isinstance(c, Divergence) and c.diverged):
         lr = trainer.optimizers[0].param_groups[0]["lr"]
         lr_crit = critical(module, data, trainer.optimizers[0])
