@@ -200,3 +200,31 @@ def test_ddp_spawn_inside_a_sweep_makes_exactly_its_jobs(tmp_path):
         assert float(row["final_w"]) == pytest.approx(
             closed_form_w(float(row["optimizer.lr"]), 20), abs=1e-5
         )
+
+
+def test_optuna_search_finds_the_best_of_its_trials(tmp_path):
+    import yaml
+
+    out = tmp_path / "sweep"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "descentlab",
+            "experiment=search",
+            "hydra.sweeper.n_trials=4",
+            "trainer.max_steps=20",
+            f"hydra.sweep.dir={out}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = rows(out)
+    assert len(table) == 4
+    lrs = [float(row["optimizer.lr"]) for row in table]
+    assert all(0.001 <= lr <= 2.0 for lr in lrs) and len(set(lrs)) == 4
+    best = yaml.safe_load((out / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(min(float(row["final_val_loss"]) for row in table))

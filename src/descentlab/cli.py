@@ -31,10 +31,11 @@ CONF_DIR = PACKAGED_CONF if PACKAGED_CONF.is_dir() else Path(__file__).parents[2
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def app(cfg: DictConfig) -> float | None:
+def app(cfg: DictConfig) -> float:
     from descentlab.job import run
 
-    return run(cfg).get("final_val_loss")  # what a sweeper such as Optuna minimises
+    value = run(cfg).get("final_val_loss")  # what a sweeper such as Optuna minimises
+    return value if isinstance(value, float) and value == value else float("inf")
 
 
 def main() -> None:
