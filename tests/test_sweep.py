@@ -4,6 +4,7 @@ failures, and sweep dirs that never collide."""
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,16 +41,24 @@ def seed_theory() -> tuple[float, float]:
     return float(2 * (x * x).mean()), float((x * y).mean() / (x * x).mean())  # h, w*
 
 
-def test_basic_sweep_over_lr_and_init_matches_the_closed_form(tmp_path):
-    out = tmp_path / "sweep"
+@pytest.fixture(scope="module")
+def basic_sweep(tmp_path_factory):
+    """lr ∈ {0.1, 1.5} × w0 ∈ {0, 5}, 30 steps at a constant lr, with the basic launcher."""
+    tmp = tmp_path_factory.mktemp("basic")
+    out = tmp / "sweep"
     proc = sweep(
-        tmp_path,
+        tmp,
         "optimizer.lr=0.1,1.5",
         "init.value=0,5",
         "scheduler=none",
         "trainer.max_steps=30",
         f"hydra.sweep.dir={out}",
     )
+    return proc, out
+
+
+def test_basic_sweep_over_lr_and_init_matches_the_closed_form(basic_sweep):
+    proc, out = basic_sweep
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir() if p.name.isdigit()) == ["0", "1", "2", "3"]
     h, w_star = seed_theory()
@@ -60,9 +69,8 @@ def test_basic_sweep_over_lr_and_init_matches_the_closed_form(tmp_path):
         if lr < 2 / h:
             assert row["status"] == "ok"
             # e[k] = (1 − lr·h)^k · e[0], e = w − w*
-            assert float(row["final_w"]) == pytest.approx(
-                w_star + (1 - lr * h) ** 30 * (w0 - w_star), abs=1e-4
-            )
+            expected = w_star + (1 - lr * h) ** 30 * (w0 - w_star)
+            assert float(row["final_w"]) == pytest.approx(expected, abs=1e-4)
             assert int(row["steps"]) == 30
         else:
             assert row["status"] == "diverged"
@@ -111,16 +119,15 @@ def test_submitit_local_sweep(tmp_path):
     assert (out / ".submitit").is_dir()
 
 
-def test_the_summary_script_rebuilds_the_summary_from_the_jobs(tmp_path):
-    out = tmp_path / "sweep"
-    proc = sweep(tmp_path, "optimizer.lr=0.1,0.5", "trainer.max_steps=20", f"hydra.sweep.dir={out}")
-    assert proc.returncode == 0, proc.stderr
+def test_the_summary_script_rebuilds_the_summary_from_the_jobs(basic_sweep, tmp_path):
+    _, original = basic_sweep
+    out = tmp_path / "copy"
+    shutil.copytree(original, out)
     before = (out / "summary.csv").read_text()
     for name in ("summary.csv", "summary.md", "sweep.png"):
         (out / name).unlink()
-    subprocess.run(
-        [sys.executable, ROOT / "scripts" / "summarize.py", out], check=True, capture_output=True
-    )
+    script = ROOT / "scripts" / "summarize.py"
+    subprocess.run([sys.executable, script, out], check=True, capture_output=True)
     assert (out / "summary.csv").read_text() == before
     assert (out / "sweep.png").is_file()
 
@@ -228,3 +235,24 @@ def test_optuna_search_finds_the_best_of_its_trials(tmp_path):
     assert all(0.001 <= lr <= 2.0 for lr in lrs) and len(set(lrs)) == 4
     best = yaml.safe_load((out / "optimization_results.yaml").read_text())
     assert best["best_value"] == pytest.approx(min(float(row["final_val_loss"]) for row in table))
+
+
+def test_ray_local_sweep(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason='needs pip install -e ".[ray]"')
+    out = tmp_path / "sweep"
+    proc = sweep(
+        tmp_path,
+        "hydra/launcher=ray",
+        "optimizer.lr=0.1,0.5",
+        "scheduler=none",
+        "trainer.max_steps=20",
+        f"hydra.sweep.dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = rows(out)
+    assert [row["status"] for row in table] == ["ok", "ok"]
+    for row in table:
+        assert float(row["final_w"]) == pytest.approx(
+            closed_form_w(float(row["optimizer.lr"]), 20), abs=1e-5
+        )
+    assert [p.name for p in tmp_path.iterdir()] == ["sweep"]
