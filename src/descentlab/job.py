@@ -27,7 +27,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     hydra = HydraConfig.get()
     start = time.perf_counter()
     job = OmegaConf.select(hydra, "job.num", default=None)  # set in sweeps only
-    result: dict[str, Any] = {"job": job, "params": command_line()}
+    lr = OmegaConf.select(cfg, "optimizer.lr", default=None)
+    result: dict[str, Any] = {"job": job, "params": command_line(), "lr": lr}
     try:
         final = train(cfg)
     except Exception as error:

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 COLUMNS = [
     "job",
     "status",
+    "lr",
     "final_loss",
     "final_val_loss",
     "best_val_loss",
@@ -69,7 +70,7 @@ def draw(results: list[dict[str, Any]]):
     from descentlab import figures  # noqa: F401  (selects the Agg backend)
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    lr_key = "optimizer.lr"
+    lr_key = "optimizer.lr"  # the x axis
     groups: dict[str, list[dict[str, Any]]] = {}
     varying = [
         k for k in swept(results) if len({str(r.get("params", {}).get(k)) for r in results}) > 1
@@ -80,23 +81,22 @@ def draw(results: list[dict[str, Any]]):
         groups.setdefault(label, []).append(r)
     top = max((r["final_loss"] for r in results if _finite(r.get("final_loss"))), default=1.0)
     for label, group in groups.items():
-        group = sorted(group, key=lambda r: r.get("params", {}).get(lr_key, 0))
+        group = sorted(group, key=_lr)
         ok = [r for r in group if r["status"] == "ok" and _finite(r.get("final_loss"))]
-        xs = [r["params"].get(lr_key, math.nan) for r in ok]
-        (line,) = ax.plot(xs, [r["final_loss"] for r in ok], "o-", label=label)
-        bad = [r for r in group if r["status"] != "ok"]
-        for r in bad:
+        (line,) = ax.plot([_lr(r) for r in ok], [r["final_loss"] for r in ok], "o-", label=label)
+        for r in (r for r in group if r["status"] != "ok"):
             marker = "x" if r["status"] == "diverged" else "s"
-            ax.plot(
-                r.get("params", {}).get(lr_key, math.nan), top, marker, color=line.get_color(), ms=9
-            )
+            ax.plot(_lr(r), top, marker, color=line.get_color(), ms=9)
     hs = {round(r["h"], 9) for r in results if _finite(r.get("h"))}
     if len(hs) == 1:
         h = hs.pop()
         ax.axvline(1 / h, color="0.5", ls="--", lw=1, label=f"1/h = {1 / h:.3g}")
         ax.axvline(2 / h, color="k", ls="--", lw=1, label=f"2/h = {2 / h:.3g} (critical)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    drawn = [r for r in results if _finite(_lr(r)) and _finite(r.get("final_loss"))]
+    if drawn and min(_lr(r) for r in drawn) > 0:
+        ax.set_xscale("log")
+    if drawn and min(r["final_loss"] for r in drawn) > 0:
+        ax.set_yscale("log")
     ax.set_xlabel(lr_key)
     ax.set_ylabel("final training loss")
     ax.set_title("the sweep: × diverged, ■ failed (drawn at the top)", fontsize=9)
@@ -143,6 +143,12 @@ class SweepSummary(Callback):
 
 def _params(result: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in result.get("params", {}).items())
+
+
+def _lr(result: dict[str, Any]) -> float:
+    """The job's lr: the swept value, else the one its config had."""
+    value = result.get("params", {}).get("optimizer.lr", result.get("lr"))
+    return value if _finite(value) else math.nan
 
 
 def _finite(value: Any) -> bool:

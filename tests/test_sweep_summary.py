@@ -1,0 +1,48 @@
+"""The sweep summary from results.json files, without running a sweep."""
+
+import csv
+import json
+from pathlib import Path
+
+from descentlab.sweep import collect, draw, summarize
+
+
+def job(sweep_dir: Path, num: int, **result) -> None:
+    (sweep_dir / str(num)).mkdir(parents=True)
+    (sweep_dir / str(num) / "results.json").write_text(json.dumps({"job": num, **result}))
+
+
+def test_tables_hold_every_job_in_order_with_their_values(tmp_path):
+    job(tmp_path, 1, params={"optimizer.lr": 1.5}, lr=1.5, status="diverged", final_loss=9e4, h=1.6)
+    job(tmp_path, 0, params={"optimizer.lr": 0.1}, lr=0.1, status="ok", final_loss=0.0134, h=1.6)
+    job(tmp_path, 2, params={"optimizer.lr": -1}, lr=-1, status="failed", error="ConfigError: x")
+    results = summarize(tmp_path)
+    assert [r["job"] for r in results] == [0, 1, 2]
+    with (tmp_path / "summary.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["optimizer.lr"], r["status"]) for r in rows] == [
+        ("0.1", "ok"),
+        ("1.5", "diverged"),
+        ("-1", "failed"),
+    ]
+    assert float(rows[0]["final_loss"]) == 0.0134 and rows[2]["error"] == "ConfigError: x"
+    assert "| 0.1 | 0 | ok | 0.1 | 0.0134 |" in (tmp_path / "summary.md").read_text()
+    assert (tmp_path / "sweep.png").stat().st_size > 5_000
+    assert (tmp_path / "summary").is_dir()  # the TensorBoard run with the figure
+
+
+def test_the_figure_takes_lr_from_the_config_when_it_was_not_swept(tmp_path):
+    job(
+        tmp_path,
+        0,
+        params={"experiment": "diverge"},
+        lr=1.5,
+        status="diverged",
+        final_loss=7e4,
+        h=1.6,
+    )
+    fig = draw(collect(tmp_path))
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    xs = [x for line in ax.get_lines() for x in line.get_xdata()]
+    assert 1.5 in xs and 1 / 1.6 in xs and 2 / 1.6 in xs  # the job, then 1/h and 2/h
