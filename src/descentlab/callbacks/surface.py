@@ -12,7 +12,6 @@ The cost is bounded: at most `snapshots` copies of the weights are kept (thinned
 goes on), grids have `resolution` points a side, and at most `max_samples` samples are used.
 """
 
-import math
 from pathlib import Path
 
 import lightning as L
@@ -119,7 +118,3 @@ class LossSurface(Callback):
             if trainer.logger is not None:
                 trainer.logger.experiment.add_figure(f"surface/{name}", fig, trainer.global_step)
             plt.close(fig)
-
-
-def finite(values: list[float]) -> list[float]:
-    return [v for v in values if math.isfinite(v)]
