@@ -45,7 +45,10 @@ def test_the_defaults_pass(check):
         ("scheduler.monitor=val/los", "scheduler.monitor=val/los: must be one of val/loss"),
         ("init=uniform init.a=1 init.b=0", "init.a=1, init.b=0: must satisfy init.a < init.b"),
         ("optimizer=sgd_fast", "optimizer=sgd_fast: no such option; choose one of adam, sgd"),
-        ("init=he", "init=he: no such option; choose one of constant, kaiming_normal, normal"),
+        (
+            "init=he",
+            "init=he: no such option; choose one of constant, kaiming_normal, none, normal",
+        ),
         ("scheduler=cosine", "scheduler=cosine: no such option; choose one of none, plateau"),
         ("model=mlp9", "model=mlp9: no such option; choose one of linear"),
         ("data.nn=3", "data.nn: no such key; data has w_true, b_true, n, noise"),

@@ -14,32 +14,28 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MeanSquaredError, R2Score
+from torchmetrics import Metric, MetricCollection
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class DescentModule(L.LightningModule):
-    val_metrics = (
-        "val/loss",
-        "val/mse",
-        "val/r2",
-    )  # what validation logs; a scheduler may watch these
-
     def __init__(
         self,
         model: nn.Module,
         criterion: nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[[torch.optim.Optimizer], dict[str, Any]] | None = None,
+        metrics: dict[str, Metric] | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.criterion = criterion
         self.optimizer = optimizer  # partial: still needs the parameters
         self.scheduler = scheduler  # partial: still needs the optimizer
-        self.val_mse = MeanSquaredError()
-        self.val_r2 = R2Score()
+        # torchmetrics from the `metrics` config group, logged as val/<name> and test/<name>
+        self.val_metrics = MetricCollection(metrics or {}, prefix="val/")
+        self.test_metrics = self.val_metrics.clone(prefix="test/")
         # kept in checkpoints, and carried back from ddp_spawn's worker processes with the weights
         self.register_buffer("best_val_loss", torch.tensor(float("inf")))
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))  # optimizer steps taken
@@ -55,10 +51,15 @@ class DescentModule(L.LightningModule):
         x, y = batch
         y_hat = self.model(x)
         self.log("val/loss", self.criterion(y_hat, y), prog_bar=True, sync_dist=True)
-        self.val_mse(y_hat, y)
-        self.val_r2(y_hat.flatten(), y.flatten())
-        self.log("val/mse", self.val_mse)
-        self.log("val/r2", self.val_r2)
+        self.val_metrics.update(y_hat, y)
+        self.log_dict(self.val_metrics)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        x, y = batch
+        y_hat = self.model(x)
+        self.log("test/loss", self.criterion(y_hat, y), sync_dist=True)
+        self.test_metrics.update(y_hat, y)
+        self.log_dict(self.test_metrics)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         self.steps += 1

@@ -3,7 +3,6 @@
 from typing import Any
 
 import torch
-from torchmetrics.functional import r2_score
 
 from descentlab.models.linear import Linear
 from descentlab.module import DescentModule
@@ -20,8 +19,9 @@ def final_metrics(module: DescentModule, data: Any) -> dict[str, float]:
     metrics = {
         "final/train_loss": module.criterion(module(x), y),
         "final/val_loss": module.criterion(y_hat_val, y_val),
-        "final/val_r2": r2_score(y_hat_val.flatten(), y_val.flatten()),
     }
+    fresh = module.val_metrics.clone(prefix="final/val_")  # unused copies: all of the val set
+    metrics.update(fresh.to(device)(y_hat_val, y_val))
     for name, p in module.model.named_parameters():
         if p.numel() == 1:
             metrics[f"final/{name}"] = p
@@ -69,5 +69,11 @@ def summary_line(final: dict[str, float], best: dict[str, float] | None, steps: 
             star = f" ({name}* = {best[name]:.5f})" if best else ""
             parts.append(f"{name} = {final[f'final/{name}']:.5f}{star}")
     parts.append(f"loss = {final['final/train_loss']:.6g}")
+    if not parts[:-1]:  # no scalar weights to show: the validation metrics instead
+        parts += [
+            f"val {k.removeprefix('final/val_')} = {v:.4g}"
+            for k, v in final.items()
+            if k.startswith("final/val_") and k != "final/val_loss" and isinstance(v, float)
+        ]
     parts.append(f"{steps} steps")
     return ", ".join(parts)

@@ -46,13 +46,15 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
 
     data = instantiate(cfg.data)
     model = instantiate(cfg.model)
-    initialize(model, instantiate(cfg.init))
+    if cfg.get("init"):  # init=none keeps the module's own initialisation
+        initialize(model, instantiate(cfg.init))
     freeze(model, cfg.freeze)
     module = DescentModule(
         model=model,
         criterion=instantiate(cfg.criterion),
         optimizer=instantiate(cfg.optimizer, _convert_="all"),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        metrics=instantiate(cfg.get("metrics") or {}, _convert_="all"),
     )
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c is not None]
@@ -61,6 +63,8 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
     if rank_zero_only.rank == 0:
         print_settings(cfg, run_dir)
     trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path)
+    if getattr(data, "x_test", None) is not None:  # a held-out test set: test/loss, test/<metric>
+        trainer.test(module, datamodule=data, verbose=False)
     if not trainer.is_global_zero:
         return {}
 

@@ -15,7 +15,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from descentlab.errors import ConfigError
-from descentlab.module import DescentModule
 
 REQUIRED = ("model", "criterion", "optimizer", "data", "trainer")
 META_KEYS = {"_target_", "_partial_", "_convert_", "_recursive_", "_args_"}
@@ -41,7 +40,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "optimizer.lr": (lambda v: is_number(v) and v > 0, "a number > 0"),
     "optimizer.momentum": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
     "optimizer.weight_decay": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
-    "scheduler.monitor": one_of(*DescentModule.val_metrics),
     "scheduler.mode": one_of("min", "max"),
     "scheduler.factor": (lambda v: is_number(v) and 0 < v < 1, "a number in (0, 1)"),
     "scheduler.patience": (lambda v: is_int(v) and v >= 0, "an integer ≥ 0"),
@@ -108,6 +106,10 @@ def check_relations(cfg: DictConfig) -> None:
             f"trainer.val_check_interval={every}: must be ≤ trainer.max_steps={max_steps} "
             "(validation runs every that many steps)"
         )
+    monitor = OmegaConf.select(cfg, "scheduler.monitor")
+    logged = ["val/loss"] + [f"val/{name}" for name in (cfg.get("metrics") or {})]
+    if monitor is not None and monitor not in logged:
+        raise ConfigError(f"scheduler.monitor={monitor}: must be one of {', '.join(logged)}")
     frequency = OmegaConf.select(cfg, "scheduler.frequency")
     interval = OmegaConf.select(cfg, "scheduler.interval")
     if interval == "step" and is_int(every) and is_int(frequency) and frequency % every:
