@@ -95,3 +95,21 @@ def test_freeze_and_explain_show_a_frozen_parameter(run_app):
     assert {v for _, v in logged["param/w"]} == {1.0}
     assert "grad/w" not in logged and "grad/b" in logged
     assert proc.stdout.count("frozen") >= 6  # autograd and lr·dL/dw, on each of 3 rows
+
+
+def test_digits_mlp_reaches_95_percent_in_under_a_minute_with_its_layer_names(run_app):
+    import time
+
+    start = time.perf_counter()
+    proc, run_dir, _ = run_app("experiment=digits_mlp", name="digits")
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr
+    assert elapsed < 60
+    logged = scalars(run_dir)
+    assert logged["test/acc"][-1][1] >= 0.95
+    for layer in ("layers.0", "layers.2", "layers.4"):
+        assert f"grad_norm/{layer}.weight" in logged and f"update_ratio/{layer}.bias" in logged
+    events = EventAccumulator(str(run_dir), size_guidance={"histograms": 1})
+    events.Reload()
+    assert "hist/grad/layers.4.weight" in events.Tags()["histograms"]
+    assert (run_dir / "loss_slices.png").is_file()

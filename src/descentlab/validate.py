@@ -47,6 +47,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "scheduler.frequency": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
     "init.value": (is_number, "a number"),
     "init.std": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
+    "model.activation": one_of("relu", "tanh", "gelu", "silu", "sigmoid"),
     "data.n": (
         lambda v: is_int(v) and v >= 2,
         "an integer ≥ 2 (≥ 1 sample each for training and validation)",

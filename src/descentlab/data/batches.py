@@ -1,7 +1,9 @@
 """Batches straight from in-memory tensors: no DataLoader, no workers, no per-sample collate."""
 
+import math
 from collections.abc import Iterator
 
+import lightning as L
 import torch
 
 
@@ -40,3 +42,16 @@ class Batches:
                 yield self.x[idx], self.y[idx]
                 yielded += 1
             epoch_pass += 1
+
+
+def batches_left(trainer: L.Trainer | None, n: int, batch_size: int | None) -> int:
+    """The batches one epoch holds: all those still to run up to `trainer.max_steps`.
+
+    Lightning pays a cost at each epoch's end; one epoch per run pays it once. Counting from
+    the current step keeps a resumed run's epoch aligned with its checkpoint. With no step
+    limit (max_steps = -1), an epoch is one pass over the `n` training samples.
+    """
+    if trainer is not None and trainer.max_steps > 0:
+        steps = max(1, trainer.max_steps - trainer.global_step)
+        return steps * trainer.accumulate_grad_batches  # batches: one per micro-batch
+    return 1 if batch_size is None else math.ceil(n / batch_size)

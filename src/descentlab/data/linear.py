@@ -1,11 +1,9 @@
 """y = w_true·x + b_true + noise: the seed example's data."""
 
-import math
-
 import lightning as L
 import torch
 
-from descentlab.data.batches import Batches
+from descentlab.data.batches import Batches, batches_left
 
 
 class LinearData(L.LightningDataModule):
@@ -46,25 +44,11 @@ class LinearData(L.LightningDataModule):
         return x[n_val:], y[n_val:], x[:n_val], y[:n_val]
 
     def train_dataloader(self) -> Batches:
-        return Batches(self.x_train, self.y_train, self.batch_size, self.batches_left(), self.seed)
+        steps = batches_left(self.trainer, len(self.x_train), self.batch_size)
+        return Batches(self.x_train, self.y_train, self.batch_size, steps, self.seed)
 
     def val_dataloader(self) -> Batches:
         return Batches(self.x_val, self.y_val, None, 1, self.seed)
-
-    def batches_left(self) -> int:
-        """One epoch holds all the batches still to run up to `trainer.max_steps`.
-
-        Lightning pays a cost at each epoch's end; one epoch per run pays it once. Counting from
-        the current step keeps a resumed run's epoch aligned with its checkpoint. With no step
-        limit (max_steps = -1), an epoch is one pass over the training set.
-        """
-        trainer = self.trainer
-        if trainer is not None and trainer.max_steps > 0:
-            steps = max(1, trainer.max_steps - trainer.global_step)
-            return steps * trainer.accumulate_grad_batches  # batches: one per micro-batch
-        if self.batch_size is None:
-            return 1
-        return math.ceil(len(self.x_train) / self.batch_size)
 
 
 def n_validation(n: int, val_fraction: float) -> int:
