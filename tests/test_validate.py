@@ -50,7 +50,7 @@ def test_the_defaults_pass(check):
             "init=he: no such option; choose one of constant, kaiming_normal, none, normal",
         ),
         ("scheduler=cosine", "scheduler=cosine: no such option; choose one of none, plateau"),
-        ("model=mlp9", "model=mlp9: no such option; choose one of linear"),
+        ("model=mlp9", "model=mlp9: no such option; choose one of cnn, linear, mlp"),
         ("data.nn=3", "data.nn: no such key; data has w_true, b_true, n, noise"),
         ("+trainer.max_step=3", "trainer.max_step: not an argument of lightning.pytorch.Trainer"),
         ("+optimizer.beta=3", "optimizer.beta: not an argument of torch.optim.SGD"),
