@@ -59,6 +59,10 @@ def test_the_defaults_pass(check):
         ("freeze=[c]", "freeze=['c']: the model has no parameter c; it has w"),
         ("freeze=[w]", "freeze=['w']: that is every parameter; nothing would train"),
         ("explain=-1", "explain=-1: must be an integer ≥ 0"),
+        (
+            "data=digits",
+            "model=linear: f(x) = w·x takes one input and this data has data.in_features=64",
+        ),
         ("~logger", "callbacks.step_scalars: writes to TensorBoard and needs a logger"),
     ],
 )

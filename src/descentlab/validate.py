@@ -107,6 +107,14 @@ def check_relations(cfg: DictConfig) -> None:
             f"trainer.val_check_interval={every}: must be ≤ trainer.max_steps={max_steps} "
             "(validation runs every that many steps)"
         )
+    features = OmegaConf.select(cfg, "data.in_features")
+    if OmegaConf.select(
+        cfg, "model._target_"
+    ) == "descentlab.models.linear.Linear" and features not in (None, 1):
+        raise ConfigError(
+            f"model=linear: f(x) = w·x takes one input and this data has "
+            f"data.in_features={features}; choose model=mlp or model=cnn"
+        )
     monitor = OmegaConf.select(cfg, "scheduler.monitor")
     logged = ["val/loss"] + [f"val/{name}" for name in (cfg.get("metrics") or {})]
     if monitor is not None and monitor not in logged:
