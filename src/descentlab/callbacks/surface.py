@@ -53,7 +53,8 @@ class LossSurface(Callback):
             if len(self.visited) < self.points:
                 self.visited.append(self.params[0].detach().reshape(1).clone())
                 grad = self.params[0].grad
-                self.grads.append(torch.zeros(1) if grad is None else grad.reshape(1).clone())
+                zero = torch.zeros(1, device=pl_module.device)
+                self.grads.append(zero if grad is None else grad.reshape(1).clone())
         elif step % self.record_every == 0:
             self.visited.append(torch.cat([p.detach().flatten() for p in self.params]))
             if len(self.visited) >= self.snapshots:  # keep every other one: bounded, whole run
