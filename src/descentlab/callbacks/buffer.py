@@ -2,7 +2,9 @@
 
 import math
 
+import lightning as L
 import torch
+from lightning.pytorch.callbacks import Callback
 from torch.utils.tensorboard import SummaryWriter
 
 
@@ -34,3 +36,19 @@ class StepBuffer:
                     writer.add_scalar(tag, value, self.first_step + i)
         self.first_step += self.rows
         self.rows = 0
+
+
+class BufferedCallback(Callback):
+    """A callback that fills a `StepBuffer` during training: what is left in it is written when
+    training ends, also when it ends with an exception."""
+
+    buffer: StepBuffer
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.buffer.flush(trainer.logger.experiment)
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        if hasattr(self, "buffer") and trainer.logger is not None:
+            self.buffer.flush(trainer.logger.experiment)

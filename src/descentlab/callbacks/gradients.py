@@ -18,13 +18,12 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
 from torch.optim import Optimizer
 
-from descentlab.callbacks.buffer import StepBuffer
+from descentlab.callbacks.buffer import BufferedCallback, StepBuffer
 
 
-class GradientMonitor(Callback):
+class GradientMonitor(BufferedCallback):
     def __init__(self, flush_every: int, hist_every: int) -> None:
         self.flush_every = flush_every
         self.hist_every = hist_every  # 0: no histograms
@@ -77,13 +76,4 @@ class GradientMonitor(Callback):
         self.buffer.row[len(self.params) + 1 :] = update / weight  # ‖θ[k+1] − θ[k]‖ / ‖θ[k]‖
         self.before = None
         if self.buffer.advance():
-            self.buffer.flush(trainer.logger.experiment)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.buffer.flush(trainer.logger.experiment)
-
-    def on_exception(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
-    ) -> None:
-        if hasattr(self, "buffer") and trainer.logger is not None:
             self.buffer.flush(trainer.logger.experiment)

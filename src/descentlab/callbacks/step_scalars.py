@@ -17,13 +17,12 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
 from torch.optim import Optimizer
 
-from descentlab.callbacks.buffer import StepBuffer
+from descentlab.callbacks.buffer import BufferedCallback, StepBuffer
 
 
-class StepScalars(Callback):
+class StepScalars(BufferedCallback):
     def __init__(self, flush_every: int) -> None:
         self.flush_every = flush_every
 
@@ -70,13 +69,4 @@ class StepScalars(Callback):
         self.loss.zero_()
         self.stepped = False
         if self.buffer.advance():
-            self.buffer.flush(trainer.logger.experiment)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.buffer.flush(trainer.logger.experiment)
-
-    def on_exception(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
-    ) -> None:
-        if hasattr(self, "buffer") and trainer.logger is not None:
             self.buffer.flush(trainer.logger.experiment)
