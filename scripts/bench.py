@@ -14,6 +14,7 @@ d. start-up: `descentlab --cfg job`, and a whole 1-step run.
 """
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
@@ -46,9 +47,14 @@ def app(*args: str, cwd: Path) -> float:
     return time.perf_counter() - start
 
 
-def plain_seed_example(steps: int, logdir: Path, lr: float = 0.1, w0: float = 1.0) -> float:
-    """The seed example by hand: full-batch SGD on w·x with MSE, ReduceLROnPlateau on the
-    validation loss every 10 steps, train/loss, param/w, grad/w and lr written every step.
+def plain_seed_example(
+    steps: int, logdir: Path, lr: float = 0.1, w0: float = 1.0, plateau: bool = True
+) -> float:
+    """The seed example by hand: full-batch SGD on w·x with MSE, ReduceLROnPlateau (unless
+    `plateau` is off) on the validation loss every 10 steps, and every scalar a default run
+    writes: per step train/loss, lr, param/w, grad/w, grad_norm/w, grad_norm/total and
+    update_ratio/w; val/loss, val/mse and val/r2 every 10 steps; weight and gradient histograms
+    every 50; final/* at the end.
     Returns the final w."""
     data = LinearData(3.0, 0.0, 256, 0.1, "normal", 1.0, 0.25, None, seed=0)
     x, y, x_val, y_val = data.x_train, data.y_train, data.x_val, data.y_val
@@ -61,21 +67,38 @@ def plain_seed_example(steps: int, logdir: Path, lr: float = 0.1, w0: float = 1.
         optimizer.zero_grad()
         loss = ((w * x - y) ** 2).mean()
         loss.backward()
-        rows.append(torch.stack([loss.detach(), w.detach(), w.grad.detach()]))
+        w_k = w.detach().clone()
+        g_norm = w.grad.norm()
         lr_now = optimizer.param_groups[0]["lr"]
+        if step % 50 == 0:
+            writer.add_histogram("hist/param/w", w_k.reshape(1), step)
+            writer.add_histogram("hist/grad/w", w.grad.reshape(1), step)
         optimizer.step()
+        ratio = (w.detach() - w_k).norm() / w_k.norm()
+        rows.append(torch.stack([loss.detach(), w_k, w.grad.detach(), g_norm, g_norm, ratio]))
         writer.add_scalar("lr", lr_now, step)
         if (step + 1) % 10 == 0:
             with torch.no_grad():
                 val = ((w * x_val - y_val) ** 2).mean()
                 r2 = 1 - ((w * x_val - y_val) ** 2).sum() / ((y_val - y_val.mean()) ** 2).sum()
             writer.add_scalar("val/loss", val.item(), step + 1)
+            writer.add_scalar("val/mse", val.item(), step + 1)
             writer.add_scalar("val/r2", r2.item(), step + 1)
-            scheduler.step(val.item())
-    for step, (loss, w_k, g_k) in enumerate(torch.stack(rows).tolist()):
-        writer.add_scalar("train/loss", loss, step)
-        writer.add_scalar("param/w", w_k, step)
-        writer.add_scalar("grad/w", g_k, step)
+            if plateau:
+                scheduler.step(val.item())
+    tags = ["train/loss", "param/w", "grad/w", "grad_norm/w", "grad_norm/total", "update_ratio/w"]
+    for step, row in enumerate(torch.stack(rows).tolist()):
+        for tag, value in zip(tags, row, strict=True):
+            writer.add_scalar(tag, value, step)
+    with torch.no_grad():
+        train_loss = ((w * x - y) ** 2).mean().item()
+        val = ((w * x_val - y_val) ** 2).mean().item()
+        r2 = (
+            1 - ((w * x_val - y_val) ** 2).sum().item() / ((y_val - y_val.mean()) ** 2).sum().item()
+        )
+    final = {"train_loss": train_loss, "val_loss": val, "val_mse": val, "val_r2": r2, "w": w.item()}
+    for name, value in final.items():
+        writer.add_scalar(f"final/{name}", value, steps)
     writer.close()
     return w.item()
 
@@ -113,106 +136,125 @@ def median(fn, repeats: int) -> float:
     return statistics.median(fn() for _ in range(repeats))
 
 
+Row = tuple[str, float, float]  # what, descentlab, plain loop (nan: no plain counterpart)
+
+
+def seed_example_step(tmp: Path, r: int) -> list[Row]:
+    """a. Marginal ms per step: (long run − short run) / extra steps, start-up cancels."""
+
+    def ours(steps: int) -> float:
+        return app(f"trainer.max_steps={steps}", f"hydra.run.dir={fresh(tmp)}", cwd=tmp)
+
+    def plain(steps: int) -> float:
+        start = time.perf_counter()
+        plain_seed_example(steps, fresh(tmp))
+        return time.perf_counter() - start
+
+    per_step = [
+        1e3 * (median(lambda f=f: f(LONG), r) - median(lambda f=f: f(SHORT), r)) / (LONG - SHORT)
+        for f in (ours, plain)
+    ]
+    return [("a. seed example, ms per step", *per_step)]
+
+
+def mlp_throughput(tmp: Path, r: int) -> list[Row]:
+    """b. Samples per second of the MLP, from the difference of a 400- and a 100-step run."""
+    mlp = [
+        "experiment=digits_mlp",
+        "model.widths=[1024,1024]",
+        "data.batch_size=1024",
+        "optimizer=sgd",
+        "optimizer.lr=0.1",
+        "scheduler=none",
+        "trainer.val_check_interval=100",
+    ]
+    extra_samples = samples(400) - samples(100)
+
+    def samples_per_s(*extra: str) -> float:
+        def run(steps: int) -> float:
+            return app(
+                *mlp, *extra, f"trainer.max_steps={steps}", f"hydra.run.dir={fresh(tmp)}", cwd=tmp
+            )
+
+        return extra_samples / (median(lambda: run(400), r) - median(lambda: run(100), r))
+
+    plain = extra_samples / (median(lambda: plain_mlp(400), r) - median(lambda: plain_mlp(100), r))
+    return [
+        ("b. MLP 1.1 M params, samples/s, monitor on", samples_per_s(), plain),
+        (
+            "b. MLP 1.1 M params, samples/s, monitor off",
+            samples_per_s("callbacks.gradients=null"),
+            plain,
+        ),
+    ]
+
+
+def sweep(tmp: Path, r: int) -> list[Row]:
+    """c. The 64-job lr × init grid, 200 steps each at a constant lr."""
+    grid = [
+        f"optimizer.lr={','.join(map(str, LRS))}",
+        f"init.value={','.join(map(str, INITS))}",
+        "trainer.max_steps=200",
+        "scheduler=none",
+    ]
+    sequential = app("-m", *grid, f"hydra.sweep.dir={fresh(tmp)}", cwd=tmp)
+    parallel = app("-m", "hydra/launcher=joblib", *grid, f"hydra.sweep.dir={fresh(tmp)}", cwd=tmp)
+    start = time.perf_counter()
+    for lr in LRS:
+        for w0 in INITS:
+            plain_seed_example(200, fresh(tmp), lr=lr, w0=w0, plateau=False)
+    plain = time.perf_counter() - start
+    return [
+        ("c. 64-job sweep, sequential, s", sequential, plain),
+        (f"c. 64-job sweep, joblib on {os.cpu_count()} cores, s", parallel, plain),
+    ]
+
+
+def startup(tmp: Path, r: int) -> list[Row]:
+    """d. Composing and printing the config; a whole run of one step."""
+    cfg = median(lambda: app("--cfg", "job", cwd=tmp), r)
+    one_step = median(
+        lambda: app(
+            "trainer.max_steps=1",
+            "trainer.val_check_interval=1",
+            f"hydra.run.dir={fresh(tmp)}",
+            cwd=tmp,
+        ),
+        r,
+    )
+    return [
+        ("d. descentlab --cfg job, s", cfg, math.nan),
+        ("d. a whole 1-step run, s", one_step, math.nan),
+    ]
+
+
+def fresh(tmp: Path) -> Path:
+    """A new directory name under `tmp`, for one run's output."""
+    return tmp / f"out{time.perf_counter_ns()}"
+
+
+PARTS = {"a": seed_example_step, "b": mlp_throughput, "c": sweep, "d": startup}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--only", default="abcd", help="which measurements, e.g. --only ac")
     args = parser.parse_args()
-    r = args.repeats
-    rows: list[tuple[str, float, float, str]] = []  # what, descentlab, plain, unit
+    unknown = set(args.only) - set(PARTS)
+    if unknown:
+        parser.error(f"--only: no measurement {', '.join(sorted(unknown))}; choose from abcd")
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        n = iter(range(10**6))
-        run_dir = lambda: f"hydra.run.dir={tmp / f'run{next(n)}'}"  # noqa: E731
+        for part in sorted(set(args.only)):
+            rows += PARTS[part](Path(tmp), args.repeats)
 
-        # a. marginal ms per step
-        ours = median(lambda: app(f"trainer.max_steps={LONG}", run_dir(), cwd=tmp), r) - median(
-            lambda: app(f"trainer.max_steps={SHORT}", run_dir(), cwd=tmp), r
-        )
-
-        def plain(steps: int) -> float:
-            start = time.perf_counter()
-            plain_seed_example(steps, tmp / f"plain{next(n)}")
-            return time.perf_counter() - start
-
-        theirs = median(lambda: plain(LONG), r) - median(lambda: plain(SHORT), r)
-        rows.append(
-            (
-                "a. seed example, ms per step",
-                1e3 * ours / (LONG - SHORT),
-                1e3 * theirs / (LONG - SHORT),
-                "ms",
-            )
-        )
-
-        # b. MLP samples per second, monitor on and off
-        mlp = [
-            "experiment=digits_mlp",
-            "model.widths=[1024,1024]",
-            "data.batch_size=1024",
-            "optimizer=sgd",
-            "optimizer.lr=0.1",
-            "scheduler=none",
-            "trainer.val_check_interval=100",
-        ]
-
-        def samples_per_s(*extra: str) -> float:
-            long = median(lambda: app(*mlp, *extra, "trainer.max_steps=400", run_dir(), cwd=tmp), r)
-            short = median(
-                lambda: app(*mlp, *extra, "trainer.max_steps=100", run_dir(), cwd=tmp), r
-            )
-            return (samples(400) - samples(100)) / (long - short)
-
-        plain_time = median(lambda: plain_mlp(400), r) - median(lambda: plain_mlp(100), r)
-        plain_rate = (samples(400) - samples(100)) / plain_time
-        rows.append(
-            ("b. MLP 1.1 M params, samples/s, monitor on", samples_per_s(), plain_rate, "/s")
-        )
-        rows.append(
-            (
-                "b. MLP 1.1 M params, samples/s, monitor off",
-                samples_per_s("callbacks.gradients=null"),
-                plain_rate,
-                "/s",
-            )
-        )
-
-        # c. the 64-job sweep
-        grid = [
-            f"optimizer.lr={','.join(map(str, LRS))}",
-            f"init.value={','.join(map(str, INITS))}",
-            "trainer.max_steps=200",
-            "scheduler=none",
-        ]
-        sequential = app("-m", *grid, f"hydra.sweep.dir={tmp / 'seq'}", cwd=tmp)
-        parallel = app(
-            "-m", "hydra/launcher=joblib", *grid, f"hydra.sweep.dir={tmp / 'par'}", cwd=tmp
-        )
-        start = time.perf_counter()
-        for lr in LRS:
-            for w0 in INITS:
-                plain_seed_example(200, tmp / f"grid{next(n)}", lr=lr, w0=w0)
-        plain_grid = time.perf_counter() - start
-        rows.append(("c. 64-job sweep, sequential, s", sequential, plain_grid, "s"))
-        rows.append(
-            (f"c. 64-job sweep, joblib on {os.cpu_count()} cores, s", parallel, plain_grid, "s")
-        )
-
-        # d. start-up
-        cfg = median(lambda: app("--cfg", "job", cwd=tmp), r)
-        one_step = median(
-            lambda: app("trainer.max_steps=1", "trainer.val_check_interval=1", run_dir(), cwd=tmp),
-            r,
-        )
-        rows.append(("d. descentlab --cfg job, s", cfg, float("nan"), "s"))
-        rows.append(("d. a whole 1-step run, s", one_step, float("nan"), "s"))
-
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, medians of {r}")
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, medians of {args.repeats}")
     print(f"| {'measurement':<46} | {'descentlab':>11} | {'plain loop':>11} | {'ratio':>6} |")
     print(f"|{'-' * 48}|{'-' * 13}|{'-' * 13}|{'-' * 8}|")
-    for what, ours, theirs, _ in rows:
-        ratio = ours / theirs if theirs == theirs else float("nan")
-        plain_cell = "" if theirs != theirs else f"{theirs:.4g}"
-        ratio_cell = "" if ratio != ratio else f"{ratio:.2f}"
+    for what, ours, theirs in rows:
+        plain_cell = "" if math.isnan(theirs) else f"{theirs:.4g}"
+        ratio_cell = "" if math.isnan(theirs) else f"{ours / theirs:.2f}"
         print(f"| {what:<46} | {ours:>11.4g} | {plain_cell:>11} | {ratio_cell:>6} |")
 
 

@@ -5,6 +5,7 @@ import math
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 
 
@@ -29,11 +30,18 @@ class StepBuffer:
         return self.rows == len(self.values)
 
     def flush(self, writer: SummaryWriter) -> None:
+        """Write each step's finite values as one event: TensorBoard reads it as one point per
+        tag, exactly as from one `add_scalar` per value, at a fraction of the writing cost."""
         rows = self.values[: self.rows].tolist()  # the one host sync per flush
+        events = writer._get_file_writer()  # what add_scalar writes through; None on DDP rank > 0
         for i, row in enumerate(rows):
-            for tag, value in zip(self.tags, row, strict=True):
-                if math.isfinite(value):
-                    writer.add_scalar(tag, value, self.first_step + i)
+            values = [
+                Summary.Value(tag=tag, simple_value=value)
+                for tag, value in zip(self.tags, row, strict=True)
+                if math.isfinite(value)
+            ]
+            if values and events is not None:
+                events.add_summary(Summary(value=values), self.first_step + i)
         self.first_step += self.rows
         self.rows = 0
 

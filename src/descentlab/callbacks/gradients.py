@@ -34,6 +34,7 @@ class GradientMonitor(BufferedCallback):
         named = [(n.removeprefix("model."), p) for n, p in pl_module.named_parameters()]
         self.names = [n for n, p in named if p.requires_grad]
         self.params = [p for _, p in named if p.requires_grad]
+        self.theta = [p.detach() for p in self.params]  # the weights, updated in place by steps
         frozen = [n for n, p in named if not p.requires_grad]
         if frozen:
             text = "requires_grad=False, no gradient: " + ", ".join(f"`{n}`" for n in frozen)
@@ -42,17 +43,18 @@ class GradientMonitor(BufferedCallback):
         tags = [f"grad_norm/{n}" for n in self.names] + ["grad_norm/total"]
         tags += [f"update_ratio/{n}" for n in self.names]
         self.buffer = StepBuffer(tags, self.flush_every, pl_module.device, trainer.global_step)
-        self.before: list[torch.Tensor] | None = None
+        self.before = [torch.empty_like(p) for p in self.params]  # θ[k], kept for the ratio
+        self.stepped = False
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer
     ) -> None:
         grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.params]
-        norms = torch.stack(torch._foreach_norm(grads))  # ‖dL/dθ‖ per parameter
         n, row = len(self.params), self.buffer.row
-        row[:n] = norms
-        row[n] = norms.square().sum().sqrt()  # ‖dL/dθ‖ over everything
-        self.before = [p.detach().clone() for p in self.params]  # θ[k]
+        torch.stack(torch._foreach_norm(grads), out=row[:n])  # ‖dL/dθ‖ per parameter
+        torch.linalg.vector_norm(row[:n], out=row[n])  # ‖dL/dθ‖ over everything
+        torch._foreach_copy_(self.before, self.theta)  # θ[k]
+        self.stepped = True
         step = trainer.global_step
         if self.hist_every and step % self.hist_every == 0:
             writer = trainer.logger.experiment
@@ -68,12 +70,13 @@ class GradientMonitor(BufferedCallback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        if self.before is None:  # a micro-batch that did not step
+        if not self.stepped:  # a micro-batch that did not step
             return
-        after = [p.detach() for p in self.params]  # θ[k+1]
-        update = torch.stack(torch._foreach_norm(torch._foreach_sub(after, self.before)))
-        weight = torch.stack(torch._foreach_norm(self.before))
-        self.buffer.row[len(self.params) + 1 :] = update / weight  # ‖θ[k+1] − θ[k]‖ / ‖θ[k]‖
-        self.before = None
+        weight = torch._foreach_norm(self.before)  # ‖θ[k]‖
+        torch._foreach_sub_(self.before, self.theta)  # θ[k] − θ[k+1]
+        update = torch._foreach_norm(self.before)  # ‖θ[k+1] − θ[k]‖
+        ratio = torch._foreach_div(update, weight)
+        torch.stack(ratio, out=self.buffer.row[len(self.params) + 1 :])
+        self.stepped = False
         if self.buffer.advance():
             self.buffer.flush(trainer.logger.experiment)

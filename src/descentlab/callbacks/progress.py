@@ -1,5 +1,7 @@
 """The console progress bar."""
 
+import math
+import time
 from typing import Any
 
 import lightning as L
@@ -8,7 +10,17 @@ from lightning.pytorch.callbacks import RichProgressBar
 
 class ProgressBar(RichProgressBar):
     """Rich progress bar that counts steps: a run here is one long epoch, bounded by max_steps,
-    and has its own dir rather than a version number (`v_num`)."""
+    and has its own dir rather than a version number (`v_num`).
+
+    The step count and metrics are updated at most `refresh_rate` times a second, as often as
+    the bar is redrawn, rather than on every step. Validation is a single batch every few steps,
+    so it gets no bar of its own: Lightning's would add a hidden task per validation, which every
+    later redraw walks through. val/loss still shows on the training bar.
+    """
+
+    def __init__(self, refresh_rate: int) -> None:
+        super().__init__(refresh_rate=refresh_rate)
+        self.updated_at = -math.inf  # time.monotonic() of the last update
 
     def _get_train_description(self, current_epoch: int) -> str:
         return "steps"
@@ -17,3 +29,24 @@ class ProgressBar(RichProgressBar):
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
         return metrics
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        now = time.monotonic()
+        last = batch_idx + 1 == self.total_train_batches or trainer.should_stop
+        if now - self.updated_at < 1 / self.refresh_rate and not last:
+            return
+        self.updated_at = now
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_validation_batch_start(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def on_validation_batch_end(self, *args: Any, **kwargs: Any) -> None:
+        pass
