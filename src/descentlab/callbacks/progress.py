@@ -39,7 +39,7 @@ class ProgressBar(RichProgressBar):
         batch_idx: int,
     ) -> None:
         now = time.monotonic()
-        last = batch_idx + 1 == self.total_train_batches or trainer.should_stop
+        last = trainer.global_step == trainer.max_steps or trainer.should_stop  # always shown
         if now - self.updated_at < 1 / self.refresh_rate and not last:
             return
         self.updated_at = now

@@ -1,0 +1,42 @@
+"""The progress bar: one task for the whole run, however many validations it holds."""
+
+import lightning as L
+import torch
+
+from descentlab.callbacks.progress import ProgressBar
+from descentlab.data.linear import LinearData
+from descentlab.models.linear import Linear
+from descentlab.module import DescentModule
+
+
+class Tasks(L.Callback):
+    """Counts the bar's tasks and how many times it was updated, before the bar stops."""
+
+    def __init__(self, bar: ProgressBar) -> None:
+        self.bar, self.updates = bar, 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.updates = int(self.bar.progress.tasks[0].completed)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.tasks = len(self.bar.progress.tasks)
+
+
+def test_validations_add_no_tasks_and_the_count_ends_at_the_last_step():
+    data = LinearData(3.0, 0.0, 64, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    module = DescentModule(Linear(bias=False), torch.nn.MSELoss(), torch.optim.SGD)
+    bar = ProgressBar(refresh_rate=10)
+    tasks = Tasks(bar)  # after the bar in the list: sees its state after its update
+    trainer = L.Trainer(
+        max_steps=40,
+        val_check_interval=2,
+        logger=False,
+        callbacks=[bar, tasks],
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(module, datamodule=data)
+    assert tasks.tasks == 1  # the training bar only, after 20 validations
+    assert tasks.updates == 40  # the last step is always shown
+    assert trainer.callback_metrics["val/loss"] > 0  # validation ran
