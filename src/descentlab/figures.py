@@ -11,6 +11,15 @@ from matplotlib.figure import Figure
 from descentlab.surface import Contour, Curve, Slices, Trajectory
 
 
+def render(fig: Figure) -> np.ndarray:
+    """The figure's pixels (height × width × RGB), and the figure closed: drawing is the slow
+    part, so a figure that goes both to a PNG file and to TensorBoard is drawn once."""
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return image
+
+
 def contours(fig: Figure, ax: plt.Axes, a: object, b: object, loss: np.ndarray) -> None:
     """Log-spaced contour lines of `loss` over the grid (a, b), with a colour bar."""
     levels = np.geomspace(max(float(loss.min()), 1e-8), float(loss.max()), 20)

@@ -114,8 +114,9 @@ class LossSurface(Callback):
                 "pca": figures.draw_trajectory(self.trajectory),
             }
         for name, fig in drawn.items():
+            image = figures.render(fig)  # once, for both the PNG file and TensorBoard
             if save:
-                fig.savefig(Path(trainer.default_root_dir) / f"loss_{name}.png")
+                plt.imsave(Path(trainer.default_root_dir) / f"loss_{name}.png", image)
             if trainer.logger is not None:
-                trainer.logger.experiment.add_figure(f"surface/{name}", fig, trainer.global_step)
-            plt.close(fig)
+                writer = trainer.logger.experiment
+                writer.add_image(f"surface/{name}", image, trainer.global_step, dataformats="HWC")
