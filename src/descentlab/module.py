@@ -62,7 +62,7 @@ class DescentModule(L.LightningModule):
         self.log_dict(self.test_metrics)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        self.steps += 1
+        self.steps.add_(1)  # in place: no module attribute set on the hot path
 
     def on_validation_epoch_end(self) -> None:
         # x-axis of the val/* points: the number of updates made, so val/loss at step k and
