@@ -40,3 +40,20 @@ def test_validations_add_no_tasks_and_the_count_ends_at_the_last_step():
     assert tasks.tasks == 1  # the training bar only, after 20 validations
     assert tasks.updates == 40  # the last step is always shown
     assert trainer.callback_metrics["val/loss"] > 0  # validation ran
+
+
+def test_refresh_rate_0_trains_with_no_bar():
+    data = LinearData(3.0, 0.0, 64, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    module = DescentModule(Linear(bias=False), torch.nn.MSELoss(), torch.optim.SGD)
+    bar = ProgressBar(refresh_rate=0)
+    trainer = L.Trainer(
+        max_steps=5,
+        val_check_interval=5,
+        logger=False,
+        callbacks=[bar],
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(module, datamodule=data)
+    assert trainer.global_step == 5 and bar.progress is None

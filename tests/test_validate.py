@@ -59,6 +59,11 @@ def test_the_defaults_pass(check):
         ("freeze=[c]", "freeze=['c']: the model has no parameter c; it has w"),
         ("freeze=[w]", "freeze=['w']: that is every parameter; nothing would train"),
         ("explain=-1", "explain=-1: must be an integer ≥ 0"),
+        ("logger.max_queue=0", "logger.max_queue=0: must be an integer ≥ 1"),
+        (
+            "callbacks.progress_bar.refresh_rate=0.5",
+            "callbacks.progress_bar.refresh_rate=0.5: must be an integer ≥ 0",
+        ),
         (
             "data=digits",
             "model=linear: f(x) = w·x takes one input and this data has data.in_features=64",

@@ -79,6 +79,11 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "an integer ≥ 0 (0: at the end)",
     ),
     "callbacks.step_scalars.flush_every": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
+    "logger.max_queue": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
+    "callbacks.progress_bar.refresh_rate": (
+        lambda v: is_int(v) and v >= 0,
+        "an integer ≥ 0 (redraws a second; 0: no bar)",
+    ),
 }
 
 

@@ -38,6 +38,8 @@ class ProgressBar(RichProgressBar):
         batch: Any,
         batch_idx: int,
     ) -> None:
+        if self.is_disabled:  # refresh_rate 0
+            return
         now = time.monotonic()
         last = trainer.global_step == trainer.max_steps or trainer.should_stop  # always shown
         if now - self.updated_at < 1 / self.refresh_rate and not last:
