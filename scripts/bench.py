@@ -10,7 +10,7 @@ b. samples per second of a ~1 M-parameter MLP on batches of 1024, with the gradi
    on and off, against a plain loop;
 c. a 64-job lr × init sweep of 200 steps each, sequential and with joblib on all cores,
    against the plain loop running the same 64 configurations;
-d. start-up: `descentlab --cfg job`, and a whole 1-step run.
+d. start-up: `descentlab --cfg job`, and the time from launch to the first training step.
 """
 
 import argparse
@@ -210,21 +210,52 @@ def sweep(tmp: Path, r: int) -> list[Row]:
     ]
 
 
-def startup(tmp: Path, r: int) -> list[Row]:
-    """d. Composing and printing the config; a whole run of one step."""
-    cfg = median(lambda: app("--cfg", "job", cwd=tmp), r)
-    one_step = median(
-        lambda: app(
-            "trainer.max_steps=1",
-            "trainer.val_check_interval=1",
-            f"hydra.run.dir={fresh(tmp)}",
-            cwd=tmp,
-        ),
-        r,
+# `descentlab` with its first training step replaced by printing the time and exiting.
+FIRST_STEP = """
+import os, sys, time
+from descentlab.cli import main
+from descentlab.module import DescentModule
+
+def first_step(self, batch, batch_idx):
+    print(time.time(), flush=True)
+    os._exit(0)
+
+DescentModule.training_step = first_step
+sys.argv[0] = "descentlab"
+main()
+"""
+
+
+# The plain loop's start-up: its imports, up to where its first step would begin.
+PLAIN_FIRST_STEP = """
+import time
+import torch
+from torch.utils.tensorboard import SummaryWriter
+print(time.time())
+"""
+
+
+def to_first_step(*args: str, cwd: Path, script: str = FIRST_STEP) -> float:
+    """Seconds from launching `script` (descentlab by default) to its first training step."""
+    start = time.time()
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args, *(["explain=0"] if script == FIRST_STEP else [])],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
     )
+    return float(done.stdout.split()[-1]) - start
+
+
+def startup(tmp: Path, r: int) -> list[Row]:
+    """d. Composing and printing the config; launching a run up to its first training step."""
+    cfg = median(lambda: app("--cfg", "job", cwd=tmp), r)
+    first = median(lambda: to_first_step(f"hydra.run.dir={fresh(tmp)}", cwd=tmp), r)
+    plain = median(lambda: to_first_step(cwd=tmp, script=PLAIN_FIRST_STEP), r)
     return [
         ("d. descentlab --cfg job, s", cfg, math.nan),
-        ("d. a whole 1-step run, s", one_step, math.nan),
+        ("d. launch to the first training step, s", first, plain),
     ]
 
 
