@@ -30,7 +30,8 @@ from descentlab.data.batches import Batches
 from descentlab.data.digits import Digits
 from descentlab.data.linear import LinearData
 
-SHORT, LONG = 200, 2200
+SHORT, LONG = 200, 2200  # steps of the seed example in a.
+MLP_SHORT, MLP_LONG = 100, 700  # steps of the MLP in b.
 LRS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.8, 1.0]
 INITS = [-4, -2, 0, 1, 2, 4, 6, 8]
 
@@ -158,7 +159,8 @@ def seed_example_step(tmp: Path, r: int) -> list[Row]:
 
 
 def mlp_throughput(tmp: Path, r: int) -> list[Row]:
-    """b. Samples per second of the MLP, from the difference of a 400- and a 100-step run."""
+    """b. Samples per second of the MLP, from the difference of a long and a short run (long
+    enough that run-to-run noise of a few per cent does not swamp the difference)."""
     mlp = [
         "experiment=digits_mlp",
         "model.widths=[1024,1024]",
@@ -168,7 +170,7 @@ def mlp_throughput(tmp: Path, r: int) -> list[Row]:
         "scheduler=none",
         "trainer.val_check_interval=100",
     ]
-    extra_samples = samples(400) - samples(100)
+    extra_samples = samples(MLP_LONG) - samples(MLP_SHORT)
 
     def samples_per_s(*extra: str) -> float:
         def run(steps: int) -> float:
@@ -176,9 +178,12 @@ def mlp_throughput(tmp: Path, r: int) -> list[Row]:
                 *mlp, *extra, f"trainer.max_steps={steps}", f"hydra.run.dir={fresh(tmp)}", cwd=tmp
             )
 
-        return extra_samples / (median(lambda: run(400), r) - median(lambda: run(100), r))
+        return extra_samples / (
+            median(lambda: run(MLP_LONG), r) - median(lambda: run(MLP_SHORT), r)
+        )
 
-    plain = extra_samples / (median(lambda: plain_mlp(400), r) - median(lambda: plain_mlp(100), r))
+    plain_s = median(lambda: plain_mlp(MLP_LONG), r) - median(lambda: plain_mlp(MLP_SHORT), r)
+    plain = extra_samples / plain_s
     return [
         ("b. MLP 1.1 M params, samples/s, monitor on", samples_per_s(), plain),
         (
