@@ -240,11 +240,11 @@ print(time.time())
 """
 
 
-def to_first_step(*args: str, cwd: Path, script: str = FIRST_STEP) -> float:
-    """Seconds from launching `script` (descentlab by default) to its first training step."""
+def to_first_step(script: str, *args: str, cwd: Path) -> float:
+    """Seconds from launching `script` (FIRST_STEP or PLAIN_FIRST_STEP) to its first step."""
     start = time.time()
     done = subprocess.run(
-        [sys.executable, "-c", script, *args, *(["explain=0"] if script == FIRST_STEP else [])],
+        [sys.executable, "-c", script, *args],
         cwd=cwd,
         check=True,
         capture_output=True,
@@ -256,8 +256,10 @@ def to_first_step(*args: str, cwd: Path, script: str = FIRST_STEP) -> float:
 def startup(tmp: Path, r: int) -> list[Row]:
     """d. Composing and printing the config; launching a run up to its first training step."""
     cfg = median(lambda: app("--cfg", "job", cwd=tmp), r)
-    first = median(lambda: to_first_step(f"hydra.run.dir={fresh(tmp)}", cwd=tmp), r)
-    plain = median(lambda: to_first_step(cwd=tmp, script=PLAIN_FIRST_STEP), r)
+    first = median(
+        lambda: to_first_step(FIRST_STEP, "explain=0", f"hydra.run.dir={fresh(tmp)}", cwd=tmp), r
+    )
+    plain = median(lambda: to_first_step(PLAIN_FIRST_STEP, cwd=tmp), r)
     return [
         ("d. descentlab --cfg job, s", cfg, math.nan),
         ("d. launch to the first training step, s", first, plain),

@@ -48,7 +48,8 @@ def histogram_tags(run_dir) -> dict[str, list[int]]:
 
 def test_time_to_first_step_stops_the_run_at_its_first_step(tmp_path):
     run_dir = tmp_path / "run"
-    seconds = bench().to_first_step(f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    b = bench()
+    seconds = b.to_first_step(b.FIRST_STEP, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert 0 < seconds < 120
     assert (run_dir / ".hydra" / "config.yaml").is_file()  # the run had started
     assert not (run_dir / "results.json").exists()  # and never finished

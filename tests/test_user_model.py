@@ -34,23 +34,30 @@ def test_a_module_defined_only_here_trains_through_its_own_config(tmp_path):
         "_target_: my_models.TwoLayer\nhidden: 8\n"
     )
     run_dir = tmp_path / "run"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "descentlab",
-            f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-            "model=two_layer",
-            "init=xavier_uniform",
-            "trainer.max_steps=40",
-            "optimizer.lr=0.05",
-            f"hydra.run.dir={run_dir}",
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(tmp_path / "pkg")},
-        capture_output=True,
-        text=True,
-        timeout=300,
+
+    def descentlab(*overrides: str) -> subprocess.CompletedProcess:
+        """The app, with the user's config dir searched and their package importable."""
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "descentlab",
+                f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+                "model=two_layer",
+                *overrides,
+            ],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(tmp_path / "pkg")},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    proc = descentlab(
+        "init=xavier_uniform",
+        "trainer.max_steps=40",
+        "optimizer.lr=0.05",
+        f"hydra.run.dir={run_dir}",
     )
     assert proc.returncode == 0, proc.stderr
     logged = scalars(run_dir)
@@ -60,21 +67,6 @@ def test_a_module_defined_only_here_trains_through_its_own_config(tmp_path):
     loss = [v for _, v in logged["train/loss"]]
     assert loss[-1] < loss[0]
     assert (run_dir / "loss_slices.png").is_file() and (run_dir / "loss_pca.png").is_file()
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "descentlab",
-            f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-            "model=two_layer",
-            "+model.depth=3",
-            f"hydra.run.dir={tmp_path / 'bad'}",
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(tmp_path / "pkg")},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    bad = descentlab("+model.depth=3", f"hydra.run.dir={tmp_path / 'bad'}")
     assert bad.returncode == 2
     assert "model.depth: not an argument of my_models.TwoLayer; allowed: hidden" in bad.stderr

@@ -107,16 +107,19 @@ def draw(results: list[dict[str, Any]]):
 
 def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
     """Write the tables, the figure and the TensorBoard views for the jobs in `sweep_dir`."""
+    import matplotlib.pyplot as plt
     from torch.utils.tensorboard import SummaryWriter
+
+    from descentlab import figures
 
     results = collect(sweep_dir)
     if not results:
         return results
     write_tables(sweep_dir, results)
-    fig = draw(results)
-    fig.savefig(sweep_dir / "sweep.png")
+    image = figures.render(draw(results))  # once, for both the PNG file and TensorBoard
+    plt.imsave(sweep_dir / "sweep.png", image)
     writer = SummaryWriter(sweep_dir / "summary")
-    writer.add_figure("sweep/final_loss_vs_lr", fig)
+    writer.add_image("sweep/final_loss_vs_lr", image, dataformats="HWC")
     # one chart per tag with every job's curve on it (TensorBoard's Custom Scalars tab)
     overlay = {
         tag: ["Multiline", [f"^{tag}$"]] for tag in ("train/loss", "val/loss", "param/w", "lr")
