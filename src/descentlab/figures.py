@@ -1,4 +1,10 @@
-"""Matplotlib drawings of the loss surfaces in `descentlab.surface` (Agg: no display needed)."""
+"""Matplotlib drawings of the loss surfaces in `descentlab.surface` (Agg: no display needed).
+
+Importing it imports no torch, so a sweep's summary can be drawn in a light process.
+"""
+
+import io
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -7,8 +13,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from PIL import Image
 
-from descentlab.surface import Contour, Curve, Slices, Trajectory
+if TYPE_CHECKING:
+    from descentlab.surface import Contour, Curve, Slices, Trajectory
 
 
 def render(fig: Figure) -> np.ndarray:
@@ -20,6 +28,13 @@ def render(fig: Figure) -> np.ndarray:
     return image
 
 
+def png(image: np.ndarray) -> bytes:
+    """The image as PNG bytes: encoded once for both its file and TensorBoard."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def contours(fig: Figure, ax: plt.Axes, a: object, b: object, loss: np.ndarray) -> None:
     """Log-spaced contour lines of `loss` over the grid (a, b), with a colour bar."""
     levels = np.geomspace(max(float(loss.min()), 1e-8), float(loss.max()), 20)
@@ -27,7 +42,7 @@ def contours(fig: Figure, ax: plt.Axes, a: object, b: object, loss: np.ndarray) 
     fig.colorbar(lines, ax=ax, label="loss")
 
 
-def draw_curve(c: Curve, lr: float | None = None) -> Figure:
+def draw_curve(c: "Curve", lr: float | None = None) -> Figure:
     """L(w) with the visited points numbered 1, 2, …, the tangent at each (its slope is the
     logged gradient dL/dw) and an arrow for each step."""
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
@@ -62,7 +77,7 @@ def draw_curve(c: Curve, lr: float | None = None) -> Figure:
     return fig
 
 
-def draw_contour(c: Contour) -> Figure:
+def draw_contour(c: "Contour") -> Figure:
     """The exact contours of L over two scalars, with the run's path and the minimum."""
     fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
     loss = c.loss.numpy()
@@ -80,7 +95,7 @@ def draw_contour(c: Contour) -> Figure:
     return fig
 
 
-def draw_slices(s: Slices) -> Figure:
+def draw_slices(s: "Slices") -> Figure:
     """1-D and 2-D slices along filter-normalised random directions around the final weights."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110)
     left.plot(s.alphas, s.line, color="tab:blue")
@@ -97,7 +112,7 @@ def draw_slices(s: Slices) -> Figure:
     return fig
 
 
-def draw_trajectory(t: Trajectory) -> Figure:
+def draw_trajectory(t: "Trajectory") -> Figure:
     """The run's path projected on the top-2 principal directions, over L on that plane."""
     fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
     contours(fig, ax, t.a, t.b, t.loss.numpy())

@@ -25,6 +25,19 @@ def loss_at(
         return float(criterion(functional_call(model, params, (x,)), y))
 
 
+def losses_at(
+    model: nn.Module, criterion: nn.Module, x: torch.Tensor, y: torch.Tensor, params: Params
+) -> torch.Tensor:
+    """L at each of N settings of the given parameters (each with a leading dimension N), the
+    others as they are: one batched call (torch.vmap) instead of N, in chunks of 1024."""
+
+    def loss(setting: Params) -> torch.Tensor:
+        return criterion(functional_call(model, setting, (x,)), y)
+
+    with torch.no_grad():
+        return torch.vmap(loss, chunk_size=1024)(params)
+
+
 @dataclass
 class Curve:
     """L(w) for the one trainable scalar, and the first steps on it."""
@@ -52,12 +65,9 @@ def curve(
     low, high = min([*finite, center]), max([*finite, center])
     margin = 0.15 * (high - low) + 0.5
     grid = torch.linspace(low - margin, high + margin, points)
-    as_tensor = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
-    losses = torch.tensor(
-        [loss_at(model, criterion, x, y, {name: as_tensor(w)}) for w in grid.tolist()]
-    )
-    visited_loss = [loss_at(model, criterion, x, y, {name: as_tensor(w)}) for w in visited]
-    return Curve(name, grid, losses, visited, visited_loss, slopes)
+    ws = torch.cat([grid, torch.tensor(visited, dtype=grid.dtype)]).to(x.device)
+    losses = losses_at(model, criterion, x, y, {name: ws}).cpu()  # L(w) at each w
+    return Curve(name, grid, losses[:points], visited, losses[points:].tolist(), slopes)
 
 
 @dataclass
@@ -89,11 +99,9 @@ def contour(
         margin = 0.15 * (high - low) + 0.5
         spans.append(torch.linspace(low - margin, high + margin, points))
     a, b = spans
-    loss = torch.empty(points, points)
-    for i, bi in enumerate(b.tolist()):
-        for j, aj in enumerate(a.tolist()):
-            params = {names[0]: torch.tensor(aj), names[1]: torch.tensor(bi)}
-            loss[i, j] = loss_at(model, criterion, x, y, params)
+    bb, aa = torch.meshgrid(b, a, indexing="ij")  # [i, j] = (b[i], a[j])
+    grid = {names[0]: aa.flatten().to(x.device), names[1]: bb.flatten().to(x.device)}
+    loss = losses_at(model, criterion, x, y, grid).cpu().reshape(points, points)
     return Contour(names, a, b, loss, path)
 
 

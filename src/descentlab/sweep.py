@@ -106,25 +106,27 @@ def draw(results: list[dict[str, Any]]):
 
 
 def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Write the tables, the figure and the TensorBoard views for the jobs in `sweep_dir`."""
-    import matplotlib.pyplot as plt
-    from torch.utils.tensorboard import SummaryWriter
+    """Write the tables, the figure and the TensorBoard views for the jobs in `sweep_dir`.
 
-    from descentlab import figures
+    No torch here: in a sweep whose jobs ran in other processes, the main process never
+    imports it."""
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    from descentlab import events, figures
 
     results = collect(sweep_dir)
     if not results:
         return results
     write_tables(sweep_dir, results)
-    image = figures.render(draw(results))  # once, for both the PNG file and TensorBoard
-    plt.imsave(sweep_dir / "sweep.png", image)
-    writer = SummaryWriter(sweep_dir / "summary")
-    writer.add_image("sweep/final_loss_vs_lr", image, dataformats="HWC")
+    image = figures.render(draw(results))  # drawn and encoded once, for the file and TensorBoard
+    png = figures.png(image)
+    (sweep_dir / "sweep.png").write_bytes(png)
+    writer = EventFileWriter(str(sweep_dir / "summary"))
+    height, width, _ = image.shape
+    writer.add_event(events.event(events.image("sweep/final_loss_vs_lr", png, height, width), 0))
     # one chart per tag with every job's curve on it (TensorBoard's Custom Scalars tab)
-    overlay = {
-        tag: ["Multiline", [f"^{tag}$"]] for tag in ("train/loss", "val/loss", "param/w", "lr")
-    }
-    writer.add_custom_scalars({"jobs overlaid": overlay})
+    tags = ["train/loss", "val/loss", "param/w", "lr"]
+    writer.add_event(events.event(events.overlaid("jobs overlaid", tags), 0))
     writer.close()
     return results
 

@@ -15,12 +15,11 @@ goes on), grids have `resolution` points a side, and at most `max_samples` sampl
 from pathlib import Path
 
 import lightning as L
-import matplotlib.pyplot as plt
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch.optim import Optimizer
 
-from descentlab import figures, surface
+from descentlab import events, figures, surface
 from descentlab.theory import least_squares
 
 
@@ -113,10 +112,14 @@ class LossSurface(Callback):
                 "slices": figures.draw_slices(self.slices),
                 "pca": figures.draw_trajectory(self.trajectory),
             }
+        # what add_image writes through; None on DDP ranks > 0 (their logger is a stand-in)
+        writer = trainer.logger.experiment._get_file_writer() if trainer.logger else None
         for name, fig in drawn.items():
-            image = figures.render(fig)  # once, for both the PNG file and TensorBoard
+            image = figures.render(fig)  # drawn and encoded once, for the PNG file and TensorBoard
+            png = figures.png(image)
             if save:
-                plt.imsave(Path(trainer.default_root_dir) / f"loss_{name}.png", image)
-            if trainer.logger is not None:
-                writer = trainer.logger.experiment
-                writer.add_image(f"surface/{name}", image, trainer.global_step, dataformats="HWC")
+                (Path(trainer.default_root_dir) / f"loss_{name}.png").write_bytes(png)
+            if writer is not None:
+                height, width, _ = image.shape
+                summary = events.image(f"surface/{name}", png, height, width)
+                writer.add_summary(summary, trainer.global_step)

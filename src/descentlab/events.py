@@ -1,0 +1,37 @@
+"""TensorBoard records built from what is already at hand, without importing torch: an image
+from PNG bytes encoded once for both its file and TensorBoard, and a Custom Scalars layout.
+Each is the same record SummaryWriter's add_image and add_custom_scalars write."""
+
+import time
+
+from tensorboard.compat.proto.event_pb2 import Event
+from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+from tensorboard.compat.proto.tensor_pb2 import TensorProto
+from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+from tensorboard.plugins.custom_scalar import layout_pb2
+
+
+def image(tag: str, png: bytes, height: int, width: int) -> Summary:
+    """An RGB image, from its PNG bytes."""
+    picture = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=png)
+    return Summary(value=[Summary.Value(tag=tag, image=picture)])
+
+
+def overlaid(category: str, tags: list[str]) -> Summary:
+    """A Custom Scalars layout: under `category`, one chart per tag with every run's curve of
+    that tag on it."""
+    charts = [
+        layout_pb2.Chart(title=tag, multiline=layout_pb2.MultilineChartContent(tag=[f"^{tag}$"]))
+        for tag in tags
+    ]
+    layout = layout_pb2.Layout(category=[layout_pb2.Category(title=category, chart=charts)])
+    tensor = TensorProto(
+        dtype="DT_STRING", string_val=[layout.SerializeToString()], tensor_shape=TensorShapeProto()
+    )
+    plugin = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="custom_scalars"))
+    value = Summary.Value(tag="custom_scalars__config__", tensor=tensor, metadata=plugin)
+    return Summary(value=[value])
+
+
+def event(summary: Summary, step: int) -> Event:
+    return Event(summary=summary, step=step, wall_time=time.time())
