@@ -9,7 +9,7 @@ a. marginal cost per training step of the seed example with its default logging,
 b. samples per second of a ~1 M-parameter MLP on batches of 1024, with the gradient monitor
    on and off, against a plain loop;
 c. a 64-job lr × init sweep of 200 steps each, sequential and with joblib on all cores,
-   against the plain loop running the same 64 configurations;
+   against the plain loop running the same 64 configurations (and importing torch first);
 d. start-up: `descentlab --cfg job`, and the time from launch to the first training step.
 """
 
@@ -160,7 +160,9 @@ def seed_example_step(tmp: Path, r: int) -> list[Row]:
 
 def mlp_throughput(tmp: Path, r: int) -> list[Row]:
     """b. Samples per second of the MLP, from the difference of a long and a short run (long
-    enough that run-to-run noise of a few per cent does not swamp the difference)."""
+    enough that run-to-run noise of a few per cent does not swamp the difference). The runs
+    take turns (monitor on, monitor off, plain loop), so that a change in the machine's load
+    over the minutes this takes falls on all three alike."""
     mlp = [
         "experiment=digits_mlp",
         "model.widths=[1024,1024]",
@@ -170,27 +172,28 @@ def mlp_throughput(tmp: Path, r: int) -> list[Row]:
         "scheduler=none",
         "trainer.val_check_interval=100",
     ]
+    variants = {"on": [], "off": ["callbacks.gradients=null"]}
+
+    def ours(steps: int, extra: list[str]) -> float:
+        args = [*mlp, *extra, f"trainer.max_steps={steps}", f"hydra.run.dir={fresh(tmp)}"]
+        return app(*args, cwd=tmp)
+
+    seconds: dict[tuple[str, int], list[float]] = {}
+    for _ in range(r):
+        for steps in (MLP_SHORT, MLP_LONG):
+            for variant, extra in variants.items():
+                seconds.setdefault((variant, steps), []).append(ours(steps, extra))
+            seconds.setdefault(("plain", steps), []).append(plain_mlp(steps))
     extra_samples = samples(MLP_LONG) - samples(MLP_SHORT)
 
-    def samples_per_s(*extra: str) -> float:
-        def run(steps: int) -> float:
-            return app(
-                *mlp, *extra, f"trainer.max_steps={steps}", f"hydra.run.dir={fresh(tmp)}", cwd=tmp
-            )
+    def samples_per_s(variant: str) -> float:
+        long, short = (statistics.median(seconds[variant, n]) for n in (MLP_LONG, MLP_SHORT))
+        return extra_samples / (long - short)
 
-        return extra_samples / (
-            median(lambda: run(MLP_LONG), r) - median(lambda: run(MLP_SHORT), r)
-        )
-
-    plain_s = median(lambda: plain_mlp(MLP_LONG), r) - median(lambda: plain_mlp(MLP_SHORT), r)
-    plain = extra_samples / plain_s
+    plain = samples_per_s("plain")
     return [
-        ("b. MLP 1.1 M params, samples/s, monitor on", samples_per_s(), plain),
-        (
-            "b. MLP 1.1 M params, samples/s, monitor off",
-            samples_per_s("callbacks.gradients=null"),
-            plain,
-        ),
+        ("b. MLP 1.1 M params, samples/s, monitor on", samples_per_s("on"), plain),
+        ("b. MLP 1.1 M params, samples/s, monitor off", samples_per_s("off"), plain),
     ]
 
 
@@ -208,7 +211,9 @@ def sweep(tmp: Path, r: int) -> list[Row]:
     for lr in LRS:
         for w0 in INITS:
             plain_seed_example(200, fresh(tmp), lr=lr, w0=w0, plateau=False)
-    plain = time.perf_counter() - start
+    # the plain loop as a program of its own: its 64 configurations and its start-up (importing
+    # torch), as descentlab's time runs from launch to exit
+    plain = time.perf_counter() - start + to_first_step(PLAIN_FIRST_STEP, cwd=tmp)
     return [
         ("c. 64-job sweep, sequential, s", sequential, plain),
         (f"c. 64-job sweep, joblib on {os.cpu_count()} cores, s", parallel, plain),
