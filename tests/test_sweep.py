@@ -180,10 +180,11 @@ def test_ddp_in_one_run_with_two_cpu_processes(tmp_path):
 
 
 def test_ddp_spawn_inside_a_sweep_makes_exactly_its_jobs(tmp_path):
+    """…and reports a job that diverged in its worker processes as diverged."""
     out = tmp_path / "sweep"
     proc = sweep(
         tmp_path,
-        "optimizer.lr=0.1,0.5",
+        "optimizer.lr=0.1,0.5,5",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
         "trainer.strategy=ddp_spawn",
@@ -195,6 +196,7 @@ def test_ddp_spawn_inside_a_sweep_makes_exactly_its_jobs(tmp_path):
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "0",
         "1",
+        "2",
         "multirun.yaml",
         "summary",
         "summary.csv",
@@ -202,11 +204,16 @@ def test_ddp_spawn_inside_a_sweep_makes_exactly_its_jobs(tmp_path):
         "sweep.png",
     ]
     assert [p.name for p in tmp_path.iterdir()] == ["sweep"]  # nothing stray in the cwd
-    for row in rows(out):
+    converging, diverging = rows(out)[:2], rows(out)[2]
+    for row in converging:
+        assert row["status"] == "ok"
         assert int(row["steps"]) == 20
         assert float(row["final_w"]) == pytest.approx(
             closed_form_w(float(row["optimizer.lr"]), 20), abs=1e-5
         )
+    assert diverging["status"] == "diverged"  # lr 5 > 2/h ≈ 1.23
+    assert int(diverging["steps"]) < 20
+    assert "diverged at step" in proc.stdout and "> critical lr 1.23" in proc.stdout
 
 
 def test_optuna_search_finds_the_best_of_its_trials(tmp_path):

@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from descentlab.callbacks.divergence import Divergence, run_status
+from descentlab.callbacks.divergence import Divergence, run_status, stopped
 from descentlab.console import print_settings, print_summary
 from descentlab.init import freeze, initialize
 from descentlab.module import DescentModule
@@ -76,9 +76,14 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
         "h": curvature(module, data),  # the theory's curvature, where it applies
     }
     line = summary_line(final, optimum(module, data), int(module.steps))
-    for stop in (c for c in trainer.callbacks if isinstance(c, Divergence) and c.diverged):
-        lr = trainer.optimizers[0].param_groups[0]["lr"]
-        lr_crit = critical(module, data, trainer.optimizers[0])
-        line = diverged_line(stop.step, stop.loss, stop.factor, lr, lr_crit)
+    stop = stopped(trainer)
+    if stop is not None:
+        step, loss, lr = stop
+        factor = next(c.factor for c in trainer.callbacks if isinstance(c, Divergence))
+        # ddp_spawn's main process holds no optimizer: build one as its workers did
+        optimizer = (
+            trainer.optimizers[0] if trainer.optimizers else module.optimizer(module.parameters())
+        )
+        line = diverged_line(step, loss, factor, lr, critical(module, data, optimizer))
     print_summary(line, run_dir if logger else None)
     return final

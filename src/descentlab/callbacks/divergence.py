@@ -38,13 +38,31 @@ class Divergence(Callback):
         if not math.isfinite(loss) or loss > self.bound:
             self.step, self.loss = trainer.global_step - 1, loss
             trainer.should_stop = True
+            lr = trainer.optimizers[0].param_groups[0]["lr"]
+            # also as callback metrics: what ddp_spawn carries back from its worker processes,
+            # where this callback runs, to the main process that reports the run
+            stop = {
+                "divergence/step": float(self.step),
+                "divergence/loss": loss,
+                "divergence/lr": lr,
+            }
+            pl_module.log_dict(stop, logger=False)
 
     @property
     def diverged(self) -> bool:
         return self.step is not None
 
 
+def stopped(trainer: L.Trainer) -> tuple[int, float, float] | None:
+    """(step, loss, lr) where a Divergence callback stopped the run, else None; read from the
+    trainer's callback metrics, so also in the main process of a ddp_spawn run."""
+    metrics = trainer.callback_metrics
+    if "divergence/step" not in metrics:
+        return None
+    step, loss, lr = (metrics[f"divergence/{k}"] for k in ("step", "loss", "lr"))
+    return int(step), float(loss), float(lr)
+
+
 def run_status(trainer: L.Trainer) -> str:
     """ "diverged" if a Divergence callback stopped the run, else "ok"."""
-    stopped = any(isinstance(c, Divergence) and c.diverged for c in trainer.callbacks)
-    return "diverged" if stopped else "ok"
+    return "diverged" if stopped(trainer) else "ok"
