@@ -35,6 +35,14 @@ def png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def encode(fig: Figure) -> tuple[bytes, int, int]:
+    """The figure as PNG bytes, with its height and width; drawn and encoded once, for both a
+    PNG file and TensorBoard, and closed."""
+    image = render(fig)
+    height, width, _ = image.shape
+    return png(image), height, width
+
+
 def contours(fig: Figure, ax: plt.Axes, a: object, b: object, loss: np.ndarray) -> None:
     """Log-spaced contour lines of `loss` over the grid (a, b), with a colour bar."""
     levels = np.geomspace(max(float(loss.min()), 1e-8), float(loss.max()), 20)

@@ -118,11 +118,9 @@ def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
     if not results:
         return results
     write_tables(sweep_dir, results)
-    image = figures.render(draw(results))  # drawn and encoded once, for the file and TensorBoard
-    png = figures.png(image)
+    png, height, width = figures.encode(draw(results))
     (sweep_dir / "sweep.png").write_bytes(png)
     writer = EventFileWriter(str(sweep_dir / "summary"))
-    height, width, _ = image.shape
     writer.add_event(events.event(events.image("sweep/final_loss_vs_lr", png, height, width), 0))
     # one chart per tag with every job's curve on it (TensorBoard's Custom Scalars tab)
     tags = ["train/loss", "val/loss", "param/w", "lr"]

@@ -115,11 +115,9 @@ class LossSurface(Callback):
         # what add_image writes through; None on DDP ranks > 0 (their logger is a stand-in)
         writer = trainer.logger.experiment._get_file_writer() if trainer.logger else None
         for name, fig in drawn.items():
-            image = figures.render(fig)  # drawn and encoded once, for the PNG file and TensorBoard
-            png = figures.png(image)
+            png, height, width = figures.encode(fig)
             if save:
                 (Path(trainer.default_root_dir) / f"loss_{name}.png").write_bytes(png)
             if writer is not None:
-                height, width, _ = image.shape
                 summary = events.image(f"surface/{name}", png, height, width)
                 writer.add_summary(summary, trainer.global_step)
