@@ -7,7 +7,9 @@ a. marginal cost per training step of the seed example with its default logging,
    difference of a long and a short run (start-up cancels), against a plain loop that does the
    same math and writes the same per-step scalars and validation to TensorBoard;
 b. samples per second of a ~1 M-parameter MLP on batches of 1024, with the gradient monitor
-   on and off, against a plain loop;
+   on and off, against a plain loop; `--device cuda` trains both on the GPU, and
+   `--mlp-data nonlinear --batch-size 65536` takes the MLP to batches larger than the digits
+   hold (1 257 training images);
 c. a 64-job lr × init sweep of 200 steps each, sequential and with joblib on all cores,
    against the plain loop running the same 64 configurations (and importing torch first);
 d. start-up: `descentlab --cfg job`, and the time from launch to the first training step.
@@ -21,7 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
@@ -29,9 +34,12 @@ from torch.utils.tensorboard import SummaryWriter
 from descentlab.data.batches import Batches
 from descentlab.data.digits import Digits
 from descentlab.data.linear import LinearData
+from descentlab.data.nonlinear import Nonlinear
 
 SHORT, LONG = 200, 2200  # steps of the seed example in a.
-MLP_SHORT, MLP_LONG = 100, 700  # steps of the MLP in b.
+# steps of the MLP in b.: a GPU step is shorter, so its long run is longer, for a difference
+# well above the noise in start-up
+MLP_STEPS = {"cpu": (100, 700), "cuda": (100, 2100)}
 LRS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.8, 1.0]
 INITS = [-4, -2, 0, 1, 2, 4, 6, 8]
 
@@ -39,13 +47,16 @@ INITS = [-4, -2, 0, 1, 2, 4, 6, 8]
 def app(*args: str, cwd: Path) -> float:
     """Wall time of one `python -m descentlab` command (Hydra's flags, such as -m, first)."""
     start = time.perf_counter()
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "descentlab", *args, "explain=0"],
         cwd=cwd,
-        check=True,
         capture_output=True,
+        text=True,
     )
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        sys.exit(f"bench: descentlab {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return seconds
 
 
 def plain_seed_example(
@@ -104,32 +115,71 @@ def plain_seed_example(
     return w.item()
 
 
-def mlp_batches(steps: int) -> Batches:
-    """The digits batches (up to 1024) that descentlab's MLP run sees in `steps` steps."""
-    data = Digits(64, 10, 0.15, 0.15, 1024, seed=0)
-    return Batches(data.x_train, data.y_train, 1024, steps, seed=0)
+# b.'s MLP (widths 1024, 1024; ReLU; SGD) on either data set: the overrides of descentlab's run;
+# for the plain loop, the same data, its in and out sizes, and the task's loss.
+class MlpData(NamedTuple):
+    overrides: list[str]
+    make: Callable[[int | None], Digits | Nonlinear]  # batch size -> data module
+    sizes: tuple[int, int]  # in, out
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def samples(steps: int) -> int:
-    return sum(len(x) for x, _ in mlp_batches(steps))
+NONLINEAR_N = 262_144
+MLP_DATA = {
+    "digits": MlpData(
+        ["experiment=digits_mlp"],
+        lambda batch_size: Digits(64, 10, 0.15, 0.15, batch_size, seed=0),
+        (64, 10),
+        torch.nn.functional.cross_entropy,
+    ),
+    "nonlinear": MlpData(
+        ["experiment=nonlinear_mlp", "model.activation=relu", f"data.n={NONLINEAR_N}"],
+        lambda batch_size: Nonlinear(1, 1, NONLINEAR_N, 0.1, 0.25, batch_size, seed=0),
+        (1, 1),
+        torch.nn.functional.mse_loss,
+    ),
+}
 
 
-def plain_mlp(steps: int) -> float:
-    """A 64 → 1024 → 1024 → 10 MLP on the same digits batches with SGD; returns seconds."""
-    model = torch.nn.Sequential(
-        torch.nn.Linear(64, 1024),
+def mlp_batches(data: str, batch_size: int, steps: int) -> Batches:
+    """The batches that descentlab's MLP run sees in `steps` steps."""
+    d = MLP_DATA[data].make(batch_size)
+    return Batches(d.x_train, d.y_train, batch_size, steps, seed=0)
+
+
+def samples(data: str, batch_size: int, steps: int) -> int:
+    return sum(len(x) for x, _ in mlp_batches(data, batch_size, steps))
+
+
+def plain_mlp_model(data: str) -> torch.nn.Module:
+    """in → 1024 → 1024 → out with ReLU, as descentlab's MLP with `model.widths=[1024,1024]`."""
+    n_in, n_out = MLP_DATA[data].sizes
+    return torch.nn.Sequential(
+        torch.nn.Linear(n_in, 1024),
         torch.nn.ReLU(),
         torch.nn.Linear(1024, 1024),
         torch.nn.ReLU(),
-        torch.nn.Linear(1024, 10),
+        torch.nn.Linear(1024, n_out),
     )
+
+
+def plain_mlp(
+    steps: int, data: str = "digits", batch_size: int = 1024, device: str = "cpu"
+) -> float:
+    """The MLP with SGD on the same batches, each moved to `device` as Lightning moves it;
+    returns seconds."""
+    model = plain_mlp_model(data).to(device)
+    criterion = MLP_DATA[data].loss
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    batches = list(mlp_batches(steps))
+    batches = list(mlp_batches(data, batch_size, steps))
     start = time.perf_counter()
     for x, y in batches:
+        x, y = x.to(device), y.to(device)
         optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
+        criterion(model(x), y).backward()
         optimizer.step()
+    if device == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
@@ -158,19 +208,22 @@ def seed_example_step(tmp: Path, r: int) -> list[Row]:
     return [("a. seed example, ms per step", *per_step)]
 
 
-def mlp_throughput(tmp: Path, r: int) -> list[Row]:
+def mlp_throughput(
+    tmp: Path, r: int, data: str = "digits", batch_size: int = 1024, device: str = "cpu"
+) -> list[Row]:
     """b. Samples per second of the MLP, from the difference of a long and a short run (long
     enough that run-to-run noise of a few per cent does not swamp the difference). The runs
     take turns (monitor on, monitor off, plain loop), so that a change in the machine's load
     over the minutes this takes falls on all three alike."""
     mlp = [
-        "experiment=digits_mlp",
+        *MLP_DATA[data].overrides,
         "model.widths=[1024,1024]",
-        "data.batch_size=1024",
+        f"data.batch_size={batch_size}",
         "optimizer=sgd",
         "optimizer.lr=0.1",
         "scheduler=none",
         "trainer.val_check_interval=100",
+        f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}",
     ]
     variants = {"on": [], "off": ["callbacks.gradients=null"]}
 
@@ -178,22 +231,28 @@ def mlp_throughput(tmp: Path, r: int) -> list[Row]:
         args = [*mlp, *extra, f"trainer.max_steps={steps}", f"hydra.run.dir={fresh(tmp)}"]
         return app(*args, cwd=tmp)
 
+    short, long = MLP_STEPS[device]
     seconds: dict[tuple[str, int], list[float]] = {}
     for _ in range(r):
-        for steps in (MLP_SHORT, MLP_LONG):
+        for steps in (short, long):
             for variant, extra in variants.items():
                 seconds.setdefault((variant, steps), []).append(ours(steps, extra))
-            seconds.setdefault(("plain", steps), []).append(plain_mlp(steps))
-    extra_samples = samples(MLP_LONG) - samples(MLP_SHORT)
+            plain_s = plain_mlp(steps, data, batch_size, device)
+            seconds.setdefault(("plain", steps), []).append(plain_s)
+            last = {v: round(t[-1], 2) for (v, n), t in seconds.items() if n == steps}
+            print(f"b. {steps} steps, s: {last}", file=sys.stderr)  # progress
+    extra_samples = samples(data, batch_size, long) - samples(data, batch_size, short)
 
     def samples_per_s(variant: str) -> float:
-        long, short = (statistics.median(seconds[variant, n]) for n in (MLP_LONG, MLP_SHORT))
-        return extra_samples / (long - short)
+        t_long, t_short = (statistics.median(seconds[variant, n]) for n in (long, short))
+        return extra_samples / (t_long - t_short)
 
+    params = sum(p.numel() for p in plain_mlp_model(data).parameters()) / 1e6
+    what = f"b. MLP {params:.1f} M params, {data}, batch {batch_size}, {device}, samples/s"
     plain = samples_per_s("plain")
     return [
-        ("b. MLP 1.1 M params, samples/s, monitor on", samples_per_s("on"), plain),
-        ("b. MLP 1.1 M params, samples/s, monitor off", samples_per_s("off"), plain),
+        (f"{what}, monitor on", samples_per_s("on"), plain),
+        (f"{what}, monitor off", samples_per_s("off"), plain),
     ]
 
 
@@ -283,22 +342,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--only", default="abcd", help="which measurements, e.g. --only ac")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where b trains")
+    parser.add_argument("--mlp-data", choices=list(MLP_DATA), default="digits", help="b's data")
+    parser.add_argument("--batch-size", type=int, default=1024, help="b's batch size")
     args = parser.parse_args()
     unknown = set(args.only) - set(PARTS)
     if unknown:
         parser.error(f"--only: no measurement {', '.join(sorted(unknown))}; choose from abcd")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no GPU is visible here")
+    parts = {
+        **PARTS,
+        "b": partial(
+            mlp_throughput, data=args.mlp_data, batch_size=args.batch_size, device=args.device
+        ),
+    }
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         for part in sorted(set(args.only)):
-            rows += PARTS[part](Path(tmp), args.repeats)
+            rows += parts[part](Path(tmp), args.repeats)
 
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, medians of {args.repeats}")
-    print(f"| {'measurement':<46} | {'descentlab':>11} | {'plain loop':>11} | {'ratio':>6} |")
-    print(f"|{'-' * 48}|{'-' * 13}|{'-' * 13}|{'-' * 8}|")
+    machine = f"torch {torch.__version__}, {os.cpu_count()} CPU cores"
+    if args.device == "cuda":
+        machine += f", {torch.cuda.get_device_name()}"
+    print(f"{machine}, medians of {args.repeats}")
+    width = max(len(what) for what, _, _ in rows)
+    print(f"| {'measurement':<{width}} | {'descentlab':>11} | {'plain loop':>11} | {'ratio':>6} |")
+    print(f"|{'-' * (width + 2)}|{'-' * 13}|{'-' * 13}|{'-' * 8}|")
     for what, ours, theirs in rows:
         plain_cell = "" if math.isnan(theirs) else f"{theirs:.4g}"
         ratio_cell = "" if math.isnan(theirs) else f"{ours / theirs:.2f}"
-        print(f"| {what:<46} | {ours:>11.4g} | {plain_cell:>11} | {ratio_cell:>6} |")
+        print(f"| {what:<{width}} | {ours:>11.4g} | {plain_cell:>11} | {ratio_cell:>6} |")
 
 
 if __name__ == "__main__":

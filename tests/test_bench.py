@@ -3,6 +3,7 @@
 import importlib.util
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import ROOT, scalars
@@ -53,3 +54,32 @@ def test_time_to_first_step_stops_the_run_at_its_first_step(tmp_path):
     assert 0 < seconds < 120
     assert (run_dir / ".hydra" / "config.yaml").is_file()  # the run had started
     assert not (run_dir / "results.json").exists()  # and never finished
+
+
+@pytest.mark.parametrize("data", ["digits", "nonlinear"])
+def test_the_plain_mlp_is_descentlabs_mlp_on_the_same_batches_and_loss(data):
+    """b. compares like with like: the plain loop's MLP computes what descentlab's computes
+    with b.'s overrides, on the same batches, with the task's loss."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from descentlab.cli import CONF_DIR
+
+    b = bench()
+    case = b.MLP_DATA[data]
+    overrides = [*case.overrides, "model.widths=[1024,1024]", "data.batch_size=512"]
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    ours, plain = instantiate(cfg.model), b.plain_mlp_model(data)
+    shapes = [p.shape for p in ours.parameters()]
+    assert shapes == [p.shape for p in plain.parameters()]
+    assert sum(p.numel() for p in plain.parameters()) > 1_000_000
+    plain.load_state_dict(dict(zip(plain.state_dict(), ours.state_dict().values(), strict=True)))
+
+    module = instantiate(cfg.data)
+    x, y = next(iter(module.train_dataloader()))
+    x_plain, y_plain = next(iter(b.mlp_batches(data, 512, steps=1)))
+    assert torch.equal(x, x_plain) and torch.equal(y, y_plain)
+    torch.testing.assert_close(plain(x), ours(x))
+    loss = instantiate(cfg.criterion)(ours(x), y)
+    torch.testing.assert_close(case.loss(plain(x), y), loss)
