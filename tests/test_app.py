@@ -164,8 +164,11 @@ def test_same_seed_same_scalars_other_seed_other_scalars(seed_run, run_app):
     assert other["grad/w"][0] != first["grad/w"][0]
 
 
-def test_resume_continues_exactly(run_app):
+@pytest.mark.parametrize("batches", ["full", "mini"])
+def test_resume_continues_exactly(run_app, batches):
     settings = ("optimizer=adam", "optimizer.lr=0.05")
+    if batches == "mini":  # 192 training samples: 3 batches a pass; 100 steps end mid-pass
+        settings += ("data.batch_size=64",)
     proc, straight, _ = run_app(*settings, "trainer.max_steps=200", name="straight")
     assert proc.returncode == 0, proc.stderr
     proc, half, _ = run_app(*settings, "trainer.max_steps=100", name="half")

@@ -65,3 +65,16 @@ def test_mini_batches_cover_each_pass_and_repeat_with_the_seed():
     one_pass = torch.cat([bx for bx, _ in first[:3]]).flatten().sort().values
     assert torch.equal(one_pass, x.flatten())
     assert all(torch.equal(a[0], b[0]) for a, b in zip(first, again, strict=True))
+
+
+def test_batches_from_start_continue_the_uninterrupted_sequence():
+    """What a run resumed after `start` batches draws: the rest of the same sequence, across
+    passes (3 batches a pass here)."""
+    x = torch.arange(10.0).unsqueeze(1)
+    straight = [bx for bx, _ in Batches(x, x, batch_size=4, steps=11, seed=3)]
+    for start in (1, 3, 4, 8):
+        resumed = [
+            bx for bx, _ in Batches(x, x, batch_size=4, steps=11 - start, seed=3, start=start)
+        ]
+        assert len(resumed) == 11 - start
+        assert all(torch.equal(a, b) for a, b in zip(straight[start:], resumed, strict=True))

@@ -8,20 +8,28 @@ import torch
 
 
 class Batches:
-    """`steps` batches of (x, y), drawn pass after pass over the data.
+    """`steps` batches of (x, y), drawn pass after pass over the data, from batch number `start`.
 
     Full batch (`batch_size=None`) yields the same tensors every step: plain gradient descent.
     Mini-batches come from a fresh permutation each pass, seeded by (`seed`, pass number), so the
-    order is the same run after run. `len()` tells Lightning how many steps make one epoch; making
-    one epoch hold many steps avoids paying Lightning's per-epoch cost on every step.
+    order is the same run after run, and a run resumed at batch `start` draws what an
+    uninterrupted run would have drawn next. `len()` tells Lightning how many steps make one
+    epoch; making one epoch hold many steps avoids paying Lightning's per-epoch cost on every
+    step.
     """
 
     def __init__(
-        self, x: torch.Tensor, y: torch.Tensor, batch_size: int | None, steps: int, seed: int
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int | None,
+        steps: int,
+        seed: int,
+        start: int = 0,
     ) -> None:
         self.x, self.y = x, y
         self.batch_size = batch_size if batch_size and batch_size < len(x) else None
-        self.steps, self.seed = steps, seed
+        self.steps, self.seed, self.start = steps, seed, start
 
     def __len__(self) -> int:
         return self.steps
@@ -31,17 +39,27 @@ class Batches:
             for _ in range(self.steps):
                 yield self.x, self.y
             return
-        n, yielded, epoch_pass = len(self.x), 0, 0
+        n = len(self.x)
+        epoch_pass, first = divmod(self.start, math.ceil(n / self.batch_size))
+        yielded = 0
         while yielded < self.steps:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch_pass)
             order = torch.randperm(n, generator=generator)
-            for start in range(0, n, self.batch_size):
+            for i in range(first * self.batch_size, n, self.batch_size):
                 if yielded == self.steps:
                     return
-                idx = order[start : start + self.batch_size]
+                idx = order[i : i + self.batch_size]
                 yield self.x[idx], self.y[idx]
                 yielded += 1
-            epoch_pass += 1
+            epoch_pass, first = epoch_pass + 1, 0
+
+
+def training_batches(
+    trainer: L.Trainer | None, x: torch.Tensor, y: torch.Tensor, batch_size: int | None, seed: int
+) -> Batches:
+    """The training batches of one epoch, continuing from those a resumed run already drew."""
+    drawn = 0 if trainer is None else trainer.global_step * trainer.accumulate_grad_batches
+    return Batches(x, y, batch_size, batches_left(trainer, len(x), batch_size), seed, drawn)
 
 
 def batches_left(trainer: L.Trainer | None, n: int, batch_size: int | None) -> int:

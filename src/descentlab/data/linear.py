@@ -3,7 +3,7 @@
 import lightning as L
 import torch
 
-from descentlab.data.batches import Batches, batches_left
+from descentlab.data.batches import Batches, training_batches
 
 
 class LinearData(L.LightningDataModule):
@@ -44,8 +44,9 @@ class LinearData(L.LightningDataModule):
         return x[n_val:], y[n_val:], x[:n_val], y[:n_val]
 
     def train_dataloader(self) -> Batches:
-        steps = batches_left(self.trainer, len(self.x_train), self.batch_size)
-        return Batches(self.x_train, self.y_train, self.batch_size, steps, self.seed)
+        return training_batches(
+            self.trainer, self.x_train, self.y_train, self.batch_size, self.seed
+        )
 
     def val_dataloader(self) -> Batches:
         return Batches(self.x_val, self.y_val, None, 1, self.seed)
