@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -119,7 +119,7 @@ def plain_seed_example(
 # for the plain loop, the same data, its in and out sizes, and the task's loss.
 class MlpData(NamedTuple):
     overrides: list[str]
-    make: Callable[[int | None], Digits | Nonlinear]  # batch size -> data module
+    make: Callable[[], Digits | Nonlinear]  # the data module (its tensors; batches come below)
     sizes: tuple[int, int]  # in, out
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -128,22 +128,28 @@ NONLINEAR_N = 262_144
 MLP_DATA = {
     "digits": MlpData(
         ["experiment=digits_mlp"],
-        lambda batch_size: Digits(64, 10, 0.15, 0.15, batch_size, seed=0),
+        lambda: Digits(64, 10, 0.15, 0.15, None, seed=0),
         (64, 10),
         torch.nn.functional.cross_entropy,
     ),
     "nonlinear": MlpData(
         ["experiment=nonlinear_mlp", "model.activation=relu", f"data.n={NONLINEAR_N}"],
-        lambda batch_size: Nonlinear(1, 1, NONLINEAR_N, 0.1, 0.25, batch_size, seed=0),
+        lambda: Nonlinear(1, 1, NONLINEAR_N, 0.1, 0.25, None, seed=0),
         (1, 1),
         torch.nn.functional.mse_loss,
     ),
 }
 
 
+@cache
+def mlp_data(data: str) -> Digits | Nonlinear:
+    """The data set, built once per process however many runs and counts read it."""
+    return MLP_DATA[data].make()
+
+
 def mlp_batches(data: str, batch_size: int, steps: int) -> Batches:
     """The batches that descentlab's MLP run sees in `steps` steps."""
-    d = MLP_DATA[data].make(batch_size)
+    d = mlp_data(data)
     return Batches(d.x_train, d.y_train, batch_size, steps, seed=0)
 
 
