@@ -263,3 +263,16 @@ def test_ray_local_sweep(tmp_path):
             closed_form_w(float(row["optimizer.lr"]), 20), abs=1e-5
         )
     assert [p.name for p in tmp_path.iterdir()] == ["sweep"]
+
+
+def test_a_process_freezes_its_imports_once_however_many_jobs_it_runs(monkeypatch):
+    import gc
+
+    from descentlab.job import freeze_imports
+
+    calls = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    freeze_imports.cache_clear()
+    for _ in range(3):  # three jobs in one process
+        freeze_imports()
+    assert calls == ["freeze"]
