@@ -2,6 +2,7 @@
 failures, and sweep dirs that never collide."""
 
 import csv
+import gc
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, scalars
+from descentlab.job import freeze_imports
 
 pytestmark = pytest.mark.slow
 
@@ -266,10 +268,6 @@ def test_ray_local_sweep(tmp_path):
 
 
 def test_a_process_freezes_its_imports_once_however_many_jobs_it_runs(monkeypatch):
-    import gc
-
-    from descentlab.job import freeze_imports
-
     calls = []
     monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
     freeze_imports.cache_clear()
