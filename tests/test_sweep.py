@@ -2,7 +2,6 @@
 failures, and sweep dirs that never collide."""
 
 import csv
-import gc
 import json
 import os
 import shutil
@@ -13,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, scalars
-from descentlab.job import freeze_imports
 
 pytestmark = pytest.mark.slow
 
@@ -267,10 +265,29 @@ def test_ray_local_sweep(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["sweep"]
 
 
-def test_a_process_freezes_its_imports_once_however_many_jobs_it_runs(monkeypatch):
-    calls = []
-    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
-    freeze_imports.cache_clear()
-    for _ in range(3):  # three jobs in one process
-        freeze_imports()
-    assert calls == ["freeze"]
+# A fresh interpreter, as a sweep's process or worker starts: counts the full garbage
+# collections while `job()` imports torch and Lightning, then runs it twice more.
+IMPORT_JOB = """
+import gc, json
+full = []
+gc.callbacks.append(lambda phase, info: phase == "start" and full.append(info["generation"] == 2))
+from descentlab.cli import job
+before = gc.get_threshold()
+run = job()
+during = sum(full)
+frozen = gc.get_freeze_count()
+again = job() is run and job() is run and gc.get_freeze_count() == frozen
+print(json.dumps([during, frozen, before == gc.get_threshold(), again, run.__module__]))
+"""
+
+
+def test_importing_a_job_runs_no_full_collection_and_freezes_what_it_imported_once():
+    proc = subprocess.run(
+        [sys.executable, "-c", IMPORT_JOB], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    during, frozen, thresholds_restored, once, module = json.loads(proc.stdout)
+    assert during == 0  # without the pause: several, each walking ever more objects
+    assert frozen > 100_000  # torch and Lightning, out of every later collection
+    assert thresholds_restored and once
+    assert module == "descentlab.job"

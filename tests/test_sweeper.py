@@ -5,10 +5,13 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.plugins import Plugins
-from omegaconf import OmegaConf
+from hydra.errors import ConfigCompositionException
+from hydra.types import RunMode
 
-from descentlab.cli import compose_config
+from descentlab.cli import CONF_DIR, compose_config
 from hydra_plugins.descentlab_sweeper import grid_sweeper
 from hydra_plugins.descentlab_sweeper.grid_sweeper import covering
 
@@ -33,18 +36,67 @@ def test_covering_keeps_overrides_that_only_some_jobs_have():
     assert len(chosen) == 2  # ["a=1", "b=2"] and ["a=2", "c=3"]
 
 
-def test_the_sweeper_composes_the_covering_jobs_only():
-    composed = []
-    loader = SimpleNamespace(
-        load_sweep_config=lambda master_config, sweep_overrides: composed.append(sweep_overrides)
-    )
+@pytest.fixture
+def loader():
+    """Hydra's config loader over descentlab's conf/, as a sweep's main process has it."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        yield GlobalHydra.instance().config_loader()
+
+
+def sweeper(loader, compose=None) -> grid_sweeper.GridSweeper:
+    """A GridSweeper whose compositions are `compose`'s, or the real ones where it is None."""
     Plugins.instance()  # Hydra's plugin scan re-imports the sweeper modules: build it after
     sweeper = grid_sweeper.GridSweeper(max_batch_size=None)
+    sweeper.config = loader.load_configuration("config", [], run_mode=RunMode.MULTIRUN)
+    if compose is not None:
+        loader = SimpleNamespace(list_groups=loader.list_groups, load_sweep_config=compose)
     sweeper.hydra_context = SimpleNamespace(config_loader=loader)
-    sweeper.config = OmegaConf.create()
-    sweeper.validate_batch_is_legal(GRID)
-    assert len(composed) == 8  # Hydra's BasicSweeper composes all 64
-    assert overrides(composed) == overrides(GRID)
+    return sweeper
+
+
+def test_values_of_one_kind_on_one_key_are_composed_once(loader):
+    composed = []
+    grid = sweeper(loader, lambda master_config, sweep_overrides: composed.append(sweep_overrides))
+    grid.validate_batch_is_legal(GRID)
+    assert len(composed) == 1  # Hydra's BasicSweeper composes all 64
+
+
+def test_each_option_of_a_config_group_is_composed(loader):
+    composed = []
+    grid = sweeper(loader, lambda master_config, sweep_overrides: composed.append(sweep_overrides))
+    batch = [[f"model={m}", f"optimizer.lr={lr}"] for m in ("linear", "mlp") for lr in range(4)]
+    grid.validate_batch_is_legal(batch)
+    assert len(composed) == 2
+    assert {job[0] for job in composed} == {"model=linear", "model=mlp"}
+
+
+def test_a_scalar_a_list_and_each_dict_on_one_key_are_each_composed(loader):
+    composed = []
+    grid = sweeper(loader, lambda master_config, sweep_overrides: composed.append(sweep_overrides))
+    values = ["null", "3", "[1]", "[2]", "{points:3}", "{points:4}"]
+    grid.validate_batch_is_legal([[f"callbacks.surface={v}"] for v in values])
+    chosen = [job[0].split("=", 1)[1] for job in composed]
+    assert len(chosen) == 4
+    assert {"{points:3}", "{points:4}"} <= set(chosen)  # both dicts
+    assert len({"null", "3"} & set(chosen)) == 1 and len({"[1]", "[2]"} & set(chosen)) == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "callbacks.surface=[1]",  # a list where a dict is: composing fails
+        "callbacks.surface={nosuch:3}",  # a dict with a key the node does not have
+        "model=nosuch",  # an option the group does not have
+    ],
+)
+def test_a_value_that_cannot_be_composed_is_caught_among_good_ones(loader, bad):
+    key = bad.split("=")[0]
+    good = {"callbacks.surface": ["null", "{points:3}"], "model": ["linear", "mlp"]}[key]
+    batch = [
+        [f"{key}={v}", f"optimizer.lr={lr}"] for v in [*good, bad.split("=")[1]] for lr in (1, 2)
+    ]
+    with pytest.raises(ConfigCompositionException):
+        sweeper(loader).validate_batch_is_legal(batch)
 
 
 def test_sweeps_use_it_and_experiments_can_still_pick_another_sweeper():

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -31,7 +32,8 @@ def render(fig: Figure) -> np.ndarray:
 def png(image: np.ndarray) -> bytes:
     """The image as PNG bytes: encoded once for both its file and TensorBoard."""
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
+    # zlib's fastest level: a third of the default's time, for files ~15 % larger
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
@@ -57,13 +59,25 @@ def draw_curve(c: "Curve", lr: float | None = None) -> Figure:
     ax.plot(c.w, c.loss, color="0.25", lw=1.5, label=f"L({c.name})")
     span = float(c.w[-1] - c.w[0]) * 0.08
     top = float(c.loss.max())
+    tangents, points_w, points_loss = [], [], []
     for k, (w, loss, slope) in enumerate(zip(c.visited, c.visited_loss, c.slopes, strict=True)):
         if not (np.isfinite(w) and np.isfinite(loss)):
             continue
         ts = np.array([w - span, w + span])
-        ax.plot(ts, loss + slope * (ts - w), color="tab:orange", lw=2)  # tangent: slope dL/dw
-        ax.plot(w, loss, "o", color="tab:blue", ms=6, zorder=3)
-        ax.annotate(str(k + 1), (w, loss), textcoords="offset points", xytext=(0, 8), ha="center")
+        tangents.append(np.stack([ts, loss + slope * (ts - w)], axis=1))  # slope: dL/dw
+        points_w.append(w)
+        points_loss.append(loss)
+        ax.annotate(
+            str(k + 1),
+            (w, loss),
+            textcoords="offset points",
+            xytext=(0, 8),
+            ha="center",
+            annotation_clip=False,  # inside the axes by construction: skip the check
+        )
+    # one artist each for all tangents and all points: fewer to build and draw
+    ax.add_collection(LineCollection(tangents, colors="tab:orange", linewidths=2, zorder=2.5))
+    ax.plot(points_w, points_loss, "o", color="tab:blue", ms=6, zorder=3)
     for (w0, l0), (w1, l1) in zip(
         zip(c.visited, c.visited_loss, strict=True),
         zip(c.visited[1:], c.visited_loss[1:], strict=True),
@@ -75,13 +89,17 @@ def draw_curve(c: "Curve", lr: float | None = None) -> Figure:
                 (w1, l1),
                 (w0, l0),
                 arrowprops={"arrowstyle": "->", "color": "tab:blue", "alpha": 0.6},
+                annotation_clip=False,
             )
     ax.set_ylim(bottom=min(0.0, float(c.loss.min())), top=top * 1.05)
     ax.set_xlabel(c.name)
     ax.set_ylabel("loss")
     title = f"gradient descent on L({c.name}): tangent slope = dL/d{c.name}, step = lr·dL/d{c.name}"
-    ax.set_title(title + ("" if lr is None else f", lr = {lr:g}"), fontsize=9)
-    fig.tight_layout()
+    ax.set_title(title + ("" if lr is None else f", lr = {lr:g}"), fontsize=9, y=1.0)
+    # Every job of a sweep draws this figure: fixed margins (room for six-digit tick labels and
+    # an offset such as 1e−5 above the axis) instead of tight_layout, which measures every text
+    # once more before the draw (a third of the figure's time); y=1.0 spares the title the same.
+    fig.subplots_adjust(left=0.15, right=0.98, bottom=0.13, top=0.89)
     return fig
 
 

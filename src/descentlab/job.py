@@ -4,12 +4,10 @@ In a sweep (-m), a job that raises is recorded as failed, with its error, instea
 the other jobs; `descentlab.sweep.SweepSummary` reports the failures when the sweep ends.
 """
 
-import gc
 import json
 import logging
 import math
 import time
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +17,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from descentlab.callbacks.hparams import command_line
 from descentlab.errors import ConfigError
+from descentlab.train import train
 
 log = logging.getLogger(__name__)
 
 
-@cache
-def freeze_imports() -> None:
-    """What is imported lives as long as the process: keep its ~400 000 objects out of every
-    later garbage collection, each a walk over all of them (0.15 s), and of the several
-    collections that tearing down the process makes (0.9 s in all). Once per process, and
-    remembered here: asking gc.get_freeze_count() walks them too (26 ms)."""
-    gc.freeze()
-
-
 def run(cfg: DictConfig) -> dict[str, Any]:
-    from descentlab.train import train  # torch and Lightning: imported once per process
-
-    freeze_imports()
     hydra = HydraConfig.get()
     start = time.perf_counter()
     job = OmegaConf.select(hydra, "job.num", default=None)  # set in sweeps only

@@ -24,11 +24,15 @@ from torch.optim import Optimizer
 from descentlab.callbacks.buffer import BufferedCallback, StepBuffer
 from descentlab.histogram import add_histogram
 
+LARGE = 2**16  # values in a tensor from which a CPU takes √(t·t) rather than the fused norm
+
 
 def norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-    """‖t‖₂ of each tensor. On a GPU one fused kernel for all; on a CPU √(t·t), as the fused
-    call there runs torch.linalg.vector_norm per tensor, at twice the time of a dot product."""
-    if tensors[0].is_cuda:
+    """‖t‖₂ of each tensor: one fused call for all. A CPU runs that call as vector_norm per
+    tensor, at twice the time of a dot product for a large one: there, with any tensor of
+    `LARGE` values or more, √(t·t) each (for small ones the calls would cost more than the sums).
+    """
+    if tensors[0].is_cuda or max(t.numel() for t in tensors) < LARGE:
         return torch._foreach_norm(tensors)
     return torch._foreach_sqrt([torch.dot(t.reshape(-1), t.reshape(-1)) for t in tensors])
 

@@ -1,30 +1,71 @@
-"""Hydra's grid sweeper, checking each swept value once before launching.
+"""Hydra's grid sweeper, checking what composing can reject once before launching.
 
 Hydra's BasicSweeper composes the config of every job before launching any, to stop on a bad
 override early; the launcher then composes each one again to run it. In a 64-job grid that is
 64 extra compositions (about 0.13 s each, in the main process even when jobs run in parallel).
-GridSweeper composes only as many jobs as it takes for every override of the batch to appear in
-one of them: 8 for an 8 × 8 grid. An override that fails on its own still stops the sweep
-before any job runs; a combination that fails only together fails when its job starts.
+
+What composing checks of a plain value (`key=value`, `+key=value`, `++key=value` on a key that
+is no config group and not one of Hydra's typed `hydra.*` keys) is that the key exists (or, for
+`+`, does not) and that a scalar or a list may replace what is there: values of the same kind on
+the same key compose alike. A dict is merged into the node, so each is checked; so are a config
+group's options (each must exist), deletions (`~key=value` checks the value) and Hydra's keys.
+GridSweeper composes only as many jobs as it takes for each of those checks to appear in one of
+them: 1 for an lr × init grid, 2 for `model=linear,mlp` × any lrs. An override that fails on its
+own still stops the sweep before any job runs; a combination that fails only together fails when
+its job starts.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
+from functools import cache
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.config_loader import ConfigLoader
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import OverrideType
+
+PARSER = OverridesParser.create()
 
 
 class GridSweeper(BasicSweeper):
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
-        super().validate_batch_is_legal(covering(batch))
+        check = cache(checked_as(self.hydra_context.config_loader))
+        super().validate_batch_is_legal(covering(batch, check))
 
 
-def covering(batch: Sequence[Sequence[str]]) -> list[Sequence[str]]:
-    """Jobs of `batch` that together contain every override in it: each step takes the job
-    with the most overrides not yet covered (greedy set cover)."""
-    uncovered = {override for job in batch for override in job}
+def checked_as(loader: ConfigLoader) -> Callable[[str], Hashable]:
+    """override → what composing it checks: overrides that map to the same thing compose alike."""
+
+    def is_group(key: str) -> bool:
+        parent, _, name = key.rpartition("/")
+        return name in loader.list_groups(parent)
+
+    def check(override: str) -> Hashable:
+        parsed = PARSER.parse_override(override)
+        if (
+            parsed.type == OverrideType.DEL
+            or parsed.is_hydra_override()
+            or parsed.package is not None
+            or is_group(parsed.key_or_group)
+        ):
+            return override
+        value = parsed.value()
+        if isinstance(value, dict):
+            return override  # merged into the node: its keys must exist there
+        return parsed.type, parsed.key_or_group, isinstance(value, list)
+
+    return check
+
+
+def covering(
+    batch: Sequence[Sequence[str]], check: Callable[[str], Hashable] = lambda o: o
+) -> list[Sequence[str]]:
+    """Jobs of `batch` that together make every check its overrides make: each step takes the
+    job with the most checks not yet made (greedy set cover)."""
+    checks = [{check(override) for override in job} for job in batch]
+    unmade = set().union(*checks)
     chosen = []
-    while uncovered:
-        job = max(batch, key=lambda job: len(uncovered.intersection(job)))
-        chosen.append(job)
-        uncovered.difference_update(job)
+    while unmade:
+        best = max(range(len(batch)), key=lambda i: len(unmade & checks[i]))
+        chosen.append(batch[best])
+        unmade -= checks[best]
     return chosen
