@@ -4,6 +4,7 @@ evaluation; and the callback's bounded recording."""
 from functools import partial
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -11,7 +12,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from descentlab import surface
+from descentlab import figures, surface
 from descentlab.callbacks.surface import LossSurface
 from descentlab.data.linear import LinearData
 from descentlab.init import constant, initialize
@@ -133,3 +134,24 @@ def test_snapshots_stay_bounded_and_span_the_run(tmp_path):
     assert len(callback.visited) < 8
     assert callback.record_every > 1
     assert (len(callback.visited) - 1) * callback.record_every >= 100 // 2  # covers the run
+
+
+def test_the_loss_curve_figure_kept_for_the_next_run_draws_what_a_fresh_one_draws():
+    grid = torch.linspace(-1.0, 1.0, 200, dtype=torch.float64)
+    small = surface.Curve(
+        "b", grid, 1e-5 * (grid**2 + 0.1), [0.5, -0.4], [3.5e-6, 2.6e-6], [1e-5, -8e-6]
+    )
+    wide = surface.Curve(
+        "w",
+        40 * grid,
+        900 * grid**2,
+        [30.0, -20.0, 10.0],
+        [506.0, 225.0, 56.0],
+        [45.0, -30.0, 15.0],
+    )
+    figures.curve_axes.cache_clear()  # a process's first curve: new axes
+    fresh = figures.render(figures.draw_curve(small))
+    figures.render(figures.draw_curve(wide, lr=0.5))  # another run's curve on the same axes
+    again = figures.render(figures.draw_curve(small))
+    assert figures.curve_axes.cache_info().currsize == 1
+    assert np.array_equal(fresh, again)
