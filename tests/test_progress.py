@@ -1,5 +1,7 @@
 """The progress bar: one task for the whole run, however many validations it holds."""
 
+import time
+
 import lightning as L
 import torch
 
@@ -57,3 +59,27 @@ def test_refresh_rate_0_trains_with_no_bar():
     )
     trainer.fit(module, datamodule=data)
     assert trainer.global_step == 5 and bar.progress is None
+
+
+class FitEnd(L.Callback):
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self.at = time.perf_counter()  # what is left after this is stopping the bar (teardown)
+
+
+def test_stopping_the_bar_waits_for_no_redraw_thread():
+    data = LinearData(3.0, 0.0, 64, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    module = DescentModule(Linear(bias=False), torch.nn.MSELoss(), torch.optim.SGD)
+    bar = ProgressBar(refresh_rate=1)  # Lightning's redraw thread sleeps 1 s between looks
+    end = FitEnd()
+    trainer = L.Trainer(
+        max_steps=5,
+        val_check_interval=5,
+        logger=False,
+        callbacks=[bar, end],
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(module, datamodule=data)
+    assert time.perf_counter() - end.at < 0.2  # waiting out the thread's sleep: up to 1 s
+    assert bar.progress.tasks[0].completed == 5  # the last step was drawn all the same

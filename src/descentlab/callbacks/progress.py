@@ -16,11 +16,25 @@ class ProgressBar(RichProgressBar):
     the bar is redrawn, rather than on every step. Validation is a single batch every few steps,
     so it gets no bar of its own: Lightning's would add a hidden task per validation, which every
     later redraw walks through. val/loss still shows on the training bar.
+
+    The bar redraws itself when it updates. Lightning's redraw thread is stopped as it starts:
+    it sleeps 1/refresh_rate s between looks at a flag, and stopping the bar waited out that
+    sleep, 60 ms on average at the end of every run (4 s in a 64-job sweep).
     """
 
     def __init__(self, refresh_rate: int) -> None:
         super().__init__(refresh_rate=refresh_rate)
         self.updated_at = -math.inf  # time.monotonic() of the last update
+
+    def _init_progress(self, trainer: L.Trainer) -> None:
+        super()._init_progress(trainer)
+        live = self.progress.live if self.progress is not None else None
+        if live is not None and live._refresh_thread is not None:
+            live._refresh_thread.stop()  # it ends after its current sleep; no one waits for it
+            live._refresh_thread = None
+
+    def refresh(self, hard: bool = False) -> None:
+        super().refresh(hard=True)  # now, not through the stopped thread
 
     def _get_train_description(self, current_epoch: int) -> str:
         return "steps"
