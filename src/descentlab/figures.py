@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 
 def render(fig: Figure) -> np.ndarray:
-    """The figure's pixels (height × width × RGB), and the figure closed: drawing is the slow
-    part, so a figure that goes both to a PNG file and to TensorBoard is drawn once."""
+    """The figure's pixels (height × width × RGB), and a pyplot figure closed (the kept loss
+    curve's is not pyplot's): drawing is the slow part, so a figure that goes both to a PNG
+    file and to TensorBoard is drawn once."""
     fig.canvas.draw()
     image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     plt.close(fig)
