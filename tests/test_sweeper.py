@@ -82,21 +82,22 @@ def test_a_scalar_a_list_and_each_dict_on_one_key_are_each_composed(loader):
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "named"),
     [
-        "callbacks.surface=[1]",  # a list where a dict is: composing fails
-        "callbacks.surface={nosuch:3}",  # a dict with a key the node does not have
-        "model=nosuch",  # an option the group does not have
+        ("callbacks.surface=[1]", "callbacks.surface=[1]"),  # a list where a dict is
+        ("callbacks.surface={nosuch:3}", "nosuch"),  # a dict with a key the node does not have
+        ("model=nosuch", "model=nosuch: no such option"),  # an option the group does not have
     ],
 )
-def test_a_value_that_cannot_be_composed_is_caught_among_good_ones(loader, bad):
-    key = bad.split("=")[0]
+def test_a_value_that_cannot_be_composed_is_caught_among_good_ones(loader, bad, named):
+    key, value = bad.split("=", 1)
     good = {"callbacks.surface": ["null", "{points:3}"], "model": ["linear", "mlp"]}[key]
-    batch = [
-        [f"{key}={v}", f"optimizer.lr={lr}"] for v in [*good, bad.split("=")[1]] for lr in (1, 2)
-    ]
-    with pytest.raises(ConfigCompositionException):
+    batch = [[f"{key}={v}", f"optimizer.lr={lr}"] for v in [*good, value] for lr in (1, 2)]
+    with pytest.raises(ConfigCompositionException) as caught:
         sweeper(loader).validate_batch_is_legal(batch)
+    message = str(caught.value)  # one line that names what is wrong
+    assert message.startswith("descentlab: error: ") and "\n" not in message
+    assert named in message
 
 
 def test_sweeps_use_it_and_experiments_can_still_pick_another_sweeper():
@@ -117,5 +118,9 @@ def test_a_bad_swept_value_stops_the_sweep_before_any_job_runs(tmp_path):
         text=True,
     )
     assert proc.returncode != 0
-    assert "nosuch" in proc.stderr
+    first = proc.stderr.strip().splitlines()[0]
+    assert (
+        first == "descentlab: error: model=nosuch: no such option; choose one of cnn, linear, mlp"
+    )
+    assert "Config search path" not in proc.stderr
     assert [p.name for p in out.iterdir()] == ["multirun.yaml"]  # no job dir

@@ -15,6 +15,7 @@ own still stops the sweep before any job runs; a combination that fails only tog
 its job starts.
 """
 
+import os
 from collections.abc import Callable, Hashable, Sequence
 from functools import cache
 
@@ -22,14 +23,28 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import OverrideType
+from hydra.errors import ConfigCompositionException, HydraException
+from omegaconf.errors import OmegaConfBaseException
+
+from descentlab.cli import one_line
 
 PARSER = OverridesParser.create()
 
 
 class GridSweeper(BasicSweeper):
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
+        """Raises one line that names the override, as a single run's check does (Hydra's own
+        message lists the search path, or puts the reason on lines of its own)."""
         check = cache(checked_as(self.hydra_context.config_loader))
-        super().validate_batch_is_legal(covering(batch, check))
+        try:
+            super().validate_batch_is_legal(covering(batch, check))
+        except (HydraException, OmegaConfBaseException) as error:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            text = one_line(error)
+            if isinstance(error.__cause__, OmegaConfBaseException):  # why the override failed
+                text += ": " + str(error.__cause__).splitlines()[0]
+            raise ConfigCompositionException(f"descentlab: error: {text}") from None
 
 
 def checked_as(loader: ConfigLoader) -> Callable[[str], Hashable]:
