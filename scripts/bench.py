@@ -266,25 +266,38 @@ def mlp_throughput(
 
 
 def sweep(tmp: Path, r: int) -> list[Row]:
-    """c. The 64-job lr × init grid, 200 steps each at a constant lr."""
+    """c. The 64-job lr × init grid, 200 steps each at a constant lr. The three take turns
+    (sequential, joblib, plain loop), r rounds, so that a change in the machine's load falls on
+    all of them."""
     grid = [
         f"optimizer.lr={','.join(map(str, LRS))}",
         f"init.value={','.join(map(str, INITS))}",
         "trainer.max_steps=200",
         "scheduler=none",
     ]
-    sequential = app("-m", *grid, f"hydra.sweep.dir={fresh(tmp)}", cwd=tmp)
-    parallel = app("-m", "hydra/launcher=joblib", *grid, f"hydra.sweep.dir={fresh(tmp)}", cwd=tmp)
-    start = time.perf_counter()
-    for lr in LRS:
-        for w0 in INITS:
-            plain_seed_example(200, fresh(tmp), lr=lr, w0=w0, plateau=False)
-    # the plain loop as a program of its own: its 64 configurations and its start-up (importing
-    # torch), as descentlab's time runs from launch to exit
-    plain = time.perf_counter() - start + to_first_step(PLAIN_FIRST_STEP, cwd=tmp)
+
+    def ours(*launcher: str) -> float:
+        return app("-m", *launcher, *grid, f"hydra.sweep.dir={fresh(tmp)}", cwd=tmp)
+
+    def plain() -> float:
+        start = time.perf_counter()
+        for lr in LRS:
+            for w0 in INITS:
+                plain_seed_example(200, fresh(tmp), lr=lr, w0=w0, plateau=False)
+        # the plain loop as a program of its own: its 64 configurations and its start-up
+        # (importing torch), as descentlab's time runs from launch to exit
+        return time.perf_counter() - start + to_first_step(PLAIN_FIRST_STEP, cwd=tmp)
+
+    seconds: dict[str, list[float]] = {"sequential": [], "joblib": [], "plain": []}
+    for _ in range(r):
+        seconds["sequential"].append(ours())
+        seconds["joblib"].append(ours("hydra/launcher=joblib"))
+        seconds["plain"].append(plain())
+        print(f"c. s: { {k: round(v[-1], 2) for k, v in seconds.items()} }", file=sys.stderr)
+    sequential, parallel, plain_s = (statistics.median(v) for v in seconds.values())
     return [
-        ("c. 64-job sweep, sequential, s", sequential, plain),
-        (f"c. 64-job sweep, joblib on {os.cpu_count()} cores, s", parallel, plain),
+        ("c. 64-job sweep, sequential, s", sequential, plain_s),
+        (f"c. 64-job sweep, joblib on {os.cpu_count()} cores, s", parallel, plain_s),
     ]
 
 
