@@ -24,40 +24,35 @@ class Tasks(L.Callback):
         self.tasks = len(self.bar.progress.tasks)
 
 
-def test_validations_add_no_tasks_and_the_count_ends_at_the_last_step():
+def fit(max_steps: int, val_check_interval: int, *callbacks: L.Callback) -> L.Trainer:
+    """The seed model fitted with `callbacks` (the bar first) and no logger."""
     data = LinearData(3.0, 0.0, 64, 0.1, "normal", 1.0, 0.25, None, seed=0)
     module = DescentModule(Linear(bias=False), torch.nn.MSELoss(), torch.optim.SGD)
-    bar = ProgressBar(refresh_rate=10)
-    tasks = Tasks(bar)  # after the bar in the list: sees its state after its update
     trainer = L.Trainer(
-        max_steps=40,
-        val_check_interval=2,
+        max_steps=max_steps,
+        val_check_interval=val_check_interval,
         logger=False,
-        callbacks=[bar, tasks],
+        callbacks=list(callbacks),
         enable_checkpointing=False,
         enable_model_summary=False,
         accelerator="cpu",
     )
     trainer.fit(module, datamodule=data)
+    return trainer
+
+
+def test_validations_add_no_tasks_and_the_count_ends_at_the_last_step():
+    bar = ProgressBar(refresh_rate=10)
+    tasks = Tasks(bar)  # after the bar in the list: sees its state after its update
+    trainer = fit(40, 2, bar, tasks)
     assert tasks.tasks == 1  # the training bar only, after 20 validations
     assert tasks.updates == 40  # the last step is always shown
     assert trainer.callback_metrics["val/loss"] > 0  # validation ran
 
 
 def test_refresh_rate_0_trains_with_no_bar():
-    data = LinearData(3.0, 0.0, 64, 0.1, "normal", 1.0, 0.25, None, seed=0)
-    module = DescentModule(Linear(bias=False), torch.nn.MSELoss(), torch.optim.SGD)
     bar = ProgressBar(refresh_rate=0)
-    trainer = L.Trainer(
-        max_steps=5,
-        val_check_interval=5,
-        logger=False,
-        callbacks=[bar],
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
-    trainer.fit(module, datamodule=data)
+    trainer = fit(5, 5, bar)
     assert trainer.global_step == 5 and bar.progress is None
 
 
@@ -67,19 +62,8 @@ class FitEnd(L.Callback):
 
 
 def test_stopping_the_bar_waits_for_no_redraw_thread():
-    data = LinearData(3.0, 0.0, 64, 0.1, "normal", 1.0, 0.25, None, seed=0)
-    module = DescentModule(Linear(bias=False), torch.nn.MSELoss(), torch.optim.SGD)
     bar = ProgressBar(refresh_rate=1)  # Lightning's redraw thread sleeps 1 s between looks
     end = FitEnd()
-    trainer = L.Trainer(
-        max_steps=5,
-        val_check_interval=5,
-        logger=False,
-        callbacks=[bar, end],
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
-    trainer.fit(module, datamodule=data)
+    fit(5, 5, bar, end)
     assert time.perf_counter() - end.at < 0.2  # waiting out the thread's sleep: up to 1 s
     assert bar.progress.tasks[0].completed == 5  # the last step was drawn all the same
