@@ -112,8 +112,9 @@ def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
     imports it."""
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-    from descentlab import events, figures
+    from descentlab import checksum, events, figures
 
+    checksum.install()
     results = collect(sweep_dir)
     if not results:
         return results
