@@ -84,9 +84,29 @@ def test_a_run_dir_that_holds_a_run_is_refused(tmp_path: Path):
     assert "already holds a run" in one_line(caught.value)
 
 
-def test_sweeps_and_informational_flags_go_straight_to_hydra():
+def test_informational_flags_and_swept_values_go_straight_to_hydra():
     precheck(["--cfg", "job", "optimizer.lr=-1"])  # printing a config is not running it
     precheck(["-m", "optimizer.lr=0.1,1"])
+    precheck(["-m", "optimizer.lr=-1,1"])  # each job's values are validated when it starts
+    precheck(["-m", "model=linear,nosuch"])  # swept options: the sweeper's check
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("optimizer.lrr=1", "optimizer.lrr: no such key; optimizer has lr, momentum"),
+        ("optimizer=rmsprop", "optimizer=rmsprop: no such option; choose one of adam, sgd"),
+        ("model=mlp,linear model.widths=[8]", "model.widths: no such key; model has bias"),
+    ],
+)
+def test_a_sweep_composes_what_its_jobs_share_first(tmp_path: Path, override, expected):
+    """Hydra composes the sweep's config from the overrides that sweep nothing before it
+    launches; composed here first, a bad one ends in one line as a single run's does."""
+    with pytest.raises(Exception) as caught:
+        precheck(["-m", f"hydra.sweep.dir={tmp_path}", "init.value=1,2", *override.split()])
+    message = one_line(caught.value)
+    assert expected in message
+    assert "\n" not in message
 
 
 def test_gpu_without_a_gpu_is_refused(check):

@@ -16,6 +16,7 @@ from typing import Any
 import hydra
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -79,13 +80,18 @@ def main() -> None:
 def precheck(argv: list[str]) -> None:
     """Compose and validate the config of a single run, as Hydra is about to run it.
 
-    Sweeps (-m) and Hydra's informational flags go straight to Hydra; each sweep job is
-    validated when it starts.
+    A sweep (-m) composes what its jobs share (every override that sweeps nothing), as Hydra
+    does first; the sweeper checks the swept values, and each job is validated when it starts.
+    Hydra's informational flags go straight to Hydra.
     """
     args = get_args_parser().parse_args(argv)
     informational = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
     custom = args.config_path or args.config_name or args.config_dir or args.experimental_rerun
-    if args.multirun or informational or custom:
+    if informational or custom:
+        return
+    if args.multirun:
+        parsed = OverridesParser.create().parse_overrides(args.overrides)
+        compose_config([o.input_line for o in parsed if not o.is_sweep_override()])
         return
     from descentlab.validate import check_fresh_run_dir, validate
 
