@@ -7,7 +7,9 @@ a. marginal cost per training step of the seed example with its default logging,
    difference of a long and a short run (start-up cancels), against a plain loop that does the
    same math and writes the same per-step scalars and validation to TensorBoard;
 b. samples per second of a ~1 M-parameter MLP on batches of 1024, with the gradient monitor
-   on and off, against a plain loop; `--device cuda` trains both on the GPU, and
+   on and off, each against a plain loop that writes the same (per-step scalars, validation,
+   and the monitor's norms, update ratios and histograms where it is on), and against a bare
+   loop that writes nothing; `--device cuda` trains them on the GPU, and
    `--mlp-data nonlinear --batch-size 65536` takes the MLP to batches larger than the digits
    hold (1 257 training images);
 c. a 64-job lr × init sweep of 200 steps each, sequential and with joblib on all cores,
@@ -30,6 +32,8 @@ from typing import NamedTuple
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
+from torchmetrics.functional import mean_squared_error, r2_score
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 
 from descentlab.data.batches import Batches
 from descentlab.data.digits import Digits
@@ -116,12 +120,13 @@ def plain_seed_example(
 
 
 # b.'s MLP (widths 1024, 1024; ReLU; SGD) on either data set: the overrides of descentlab's run;
-# for the plain loop, the same data, its in and out sizes, and the task's loss.
+# for the plain loop, the same data, its in and out sizes, the task's loss and its metrics.
 class MlpData(NamedTuple):
     overrides: list[str]
     make: Callable[[], Digits | Nonlinear]  # the data module (its tensors; batches come below)
     sizes: tuple[int, int]  # in, out
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    metrics: Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]  # val/<name>
 
 
 NONLINEAR_N = 262_144
@@ -131,14 +136,21 @@ MLP_DATA = {
         lambda: Digits(64, 10, 0.15, 0.15, None, seed=0),
         (64, 10),
         torch.nn.functional.cross_entropy,
+        lambda logits, y: {  # conf/metrics/classification.yaml
+            "acc": multiclass_accuracy(logits, y, num_classes=10),
+            "f1": multiclass_f1_score(logits, y, num_classes=10, average="macro"),
+        },
     ),
     "nonlinear": MlpData(
         ["experiment=nonlinear_mlp", "model.activation=relu", f"data.n={NONLINEAR_N}"],
         lambda: Nonlinear(1, 1, NONLINEAR_N, 0.1, 0.25, None, seed=0),
         (1, 1),
         torch.nn.functional.mse_loss,
+        lambda y_hat, y: {"mse": mean_squared_error(y_hat, y), "r2": r2_score(y_hat, y)},
     ),
 }
+VAL_EVERY = 100  # b.'s trainer.val_check_interval
+HIST_EVERY = 50  # the gradient monitor's default hist_every
 
 
 @cache
@@ -158,7 +170,8 @@ def samples(data: str, batch_size: int, steps: int) -> int:
 
 
 def plain_mlp_model(data: str) -> torch.nn.Module:
-    """in → 1024 → 1024 → out with ReLU, as descentlab's MLP with `model.widths=[1024,1024]`."""
+    """in → 1024 → 1024 → out with ReLU, as descentlab's MLP with `model.widths=[1024,1024]`,
+    and with its first weights when torch is seeded with 0 first, as descentlab's run (seed=0)."""
     n_in, n_out = MLP_DATA[data].sizes
     return torch.nn.Sequential(
         torch.nn.Linear(n_in, 1024),
@@ -170,20 +183,70 @@ def plain_mlp_model(data: str) -> torch.nn.Module:
 
 
 def plain_mlp(
-    steps: int, data: str = "digits", batch_size: int = 1024, device: str = "cpu"
+    steps: int,
+    data: str = "digits",
+    batch_size: int = 1024,
+    device: str = "cpu",
+    logdir: Path | None = None,
+    monitor: bool = False,
 ) -> float:
     """The MLP with SGD on the same batches, each moved to `device` as Lightning moves it;
-    returns seconds."""
+    returns seconds. Without `logdir`, a bare loop. With it, the loop also writes there what
+    descentlab's run writes (but for what only the run's end writes, which a long and a short
+    run share): train/loss and lr every step, val/loss and the data's metrics every VAL_EVERY
+    steps, and with `monitor` the gradient monitor's norms and update ratios every step and its
+    histograms every HIST_EVERY steps. Per-step values stay on the device until the end, as
+    descentlab's do until a flush, so the loop does not wait on them."""
+    case = MLP_DATA[data]
+    torch.manual_seed(0)
     model = plain_mlp_model(data).to(device)
-    criterion = MLP_DATA[data].loss
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     batches = list(mlp_batches(data, batch_size, steps))
+    d = mlp_data(data)
+    x_val, y_val = d.x_val.to(device), d.y_val.to(device)
+    # descentlab's MLP holds its Sequential as `layers`: the tags name the parameters so
+    names = [f"layers.{name}" for name, _ in model.named_parameters()]
+    params = list(model.parameters())
+    writer = None if logdir is None else SummaryWriter(logdir)
+    rows = []
     start = time.perf_counter()
-    for x, y in batches:
+    for step, (x, y) in enumerate(batches):
         x, y = x.to(device), y.to(device)
         optimizer.zero_grad()
-        criterion(model(x), y).backward()
+        loss = case.loss(model(x), y)
+        loss.backward()
+        if writer is None:
+            optimizer.step()
+            continue
+        writer.add_scalar("lr", optimizer.param_groups[0]["lr"], step)
+        if monitor:
+            grad_norm = torch.stack([p.grad.norm() for p in params])  # ‖dL/dθ‖ per parameter
+            theta = [p.detach().clone() for p in params]  # θ[k]
+            if step % HIST_EVERY == 0:
+                for name, p in zip(names, params, strict=True):
+                    writer.add_histogram(f"hist/param/{name}", p, step)
+                    writer.add_histogram(f"hist/grad/{name}", p.grad, step)
         optimizer.step()
+        row = [loss.detach().reshape(1)]
+        if monitor:  # ‖θ[k+1] − θ[k]‖ / ‖θ[k]‖
+            ratio = [(p.detach() - t).norm() / t.norm() for p, t in zip(params, theta, strict=True)]
+            row += [grad_norm, grad_norm.norm().reshape(1), torch.stack(ratio)]
+        rows.append(torch.cat(row))
+        if (step + 1) % VAL_EVERY == 0:
+            with torch.no_grad():
+                y_hat = model(x_val)
+                val = {"loss": case.loss(y_hat, y_val), **case.metrics(y_hat, y_val)}
+            for name, value in val.items():
+                writer.add_scalar(f"val/{name}", value.item(), step + 1)
+    if writer is not None:
+        tags = ["train/loss"]
+        if monitor:
+            tags += [f"grad_norm/{n}" for n in names] + ["grad_norm/total"]
+            tags += [f"update_ratio/{n}" for n in names]
+        for step, row in enumerate(torch.stack(rows).tolist()):
+            for tag, value in zip(tags, row, strict=True):
+                writer.add_scalar(tag, value, step)
+        writer.close()
     if device == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
@@ -214,40 +277,53 @@ def seed_example_step(tmp: Path, r: int) -> list[Row]:
     return [("a. seed example, ms per step", *per_step)]
 
 
-def mlp_throughput(
-    tmp: Path, r: int, data: str = "digits", batch_size: int = 1024, device: str = "cpu"
-) -> list[Row]:
-    """b. Samples per second of the MLP, from the difference of a long and a short run (long
-    enough that run-to-run noise of a few per cent does not swamp the difference). The runs
-    take turns (monitor on, monitor off, plain loop), so that a change in the machine's load
-    over the minutes this takes falls on all three alike."""
-    mlp = [
+def mlp_overrides(data: str, batch_size: int, device: str) -> list[str]:
+    """descentlab's MLP run in b., as `plain_mlp` trains it."""
+    return [
         *MLP_DATA[data].overrides,
         "model.widths=[1024,1024]",
         f"data.batch_size={batch_size}",
         "optimizer=sgd",
         "optimizer.lr=0.1",
         "scheduler=none",
-        "trainer.val_check_interval=100",
+        f"trainer.val_check_interval={VAL_EVERY}",
         # the end-of-run loss surfaces (~20 s for this model on 2 cores) are in the short and the
         # long run alike and cancel in their difference; left in, their run-to-run noise does not
         "callbacks.surface=null",
         f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}",
     ]
-    variants = {"on": [], "off": ["callbacks.gradients=null"]}
 
-    def ours(steps: int, extra: list[str]) -> float:
-        args = [*mlp, *extra, f"trainer.max_steps={steps}", f"hydra.run.dir={fresh(tmp)}"]
-        return app(*args, cwd=tmp)
+
+def mlp_throughput(
+    tmp: Path, r: int, data: str = "digits", batch_size: int = 1024, device: str = "cpu"
+) -> list[Row]:
+    """b. Samples per second of the MLP, from the difference of a long and a short run (long
+    enough that run-to-run noise of a few per cent does not swamp the difference), each
+    descentlab variant against the plain loop writing the same, and against a bare loop. The
+    runs take turns, so that a change in the machine's load over the minutes this takes falls
+    on all of them alike."""
+    mlp = mlp_overrides(data, batch_size, device)
+    ours = {"on": [], "off": ["callbacks.gradients=null"]}  # the monitor, on and off
+    plain = {"plain on": (True, True), "plain off": (True, False), "bare": (False, False)}
+
+    def run(variant: str, steps: int) -> float:
+        if variant in ours:
+            args = [
+                *mlp,
+                *ours[variant],
+                f"trainer.max_steps={steps}",
+                f"hydra.run.dir={fresh(tmp)}",
+            ]
+            return app(*args, cwd=tmp)
+        logs, monitor = plain[variant]
+        return plain_mlp(steps, data, batch_size, device, fresh(tmp) if logs else None, monitor)
 
     short, long = MLP_STEPS[device]
     seconds: dict[tuple[str, int], list[float]] = {}
     for _ in range(r):
         for steps in (short, long):
-            for variant, extra in variants.items():
-                seconds.setdefault((variant, steps), []).append(ours(steps, extra))
-            plain_s = plain_mlp(steps, data, batch_size, device)
-            seconds.setdefault(("plain", steps), []).append(plain_s)
+            for variant in [*ours, *plain]:
+                seconds.setdefault((variant, steps), []).append(run(variant, steps))
             last = {v: round(t[-1], 2) for (v, n), t in seconds.items() if n == steps}
             print(f"b. {steps} steps, s: {last}", file=sys.stderr)  # progress
     extra_samples = samples(data, batch_size, long) - samples(data, batch_size, short)
@@ -258,10 +334,12 @@ def mlp_throughput(
 
     params = sum(p.numel() for p in plain_mlp_model(data).parameters()) / 1e6
     what = f"b. MLP {params:.1f} M params, {data}, batch {batch_size}, {device}, samples/s"
-    plain = samples_per_s("plain")
+    on, off = samples_per_s("on"), samples_per_s("off")
     return [
-        (f"{what}, monitor on", samples_per_s("on"), plain),
-        (f"{what}, monitor off", samples_per_s("off"), plain),
+        (f"{what}, monitor on", on, samples_per_s("plain on")),
+        (f"{what}, monitor off", off, samples_per_s("plain off")),
+        (f"{what}, monitor off, against a bare loop", off, samples_per_s("bare")),
+        (f"{what}, monitor on, against descentlab with it off", on, off),
     ]
 
 
@@ -322,6 +400,8 @@ PLAIN_FIRST_STEP = """
 import time
 import torch
 from torch.utils.tensorboard import SummaryWriter
+from torchmetrics.functional import mean_squared_error, r2_score
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 print(time.time())
 """
 

@@ -83,3 +83,26 @@ def test_the_plain_mlp_is_descentlabs_mlp_on_the_same_batches_and_loss(data):
     torch.testing.assert_close(plain(x), ours(x))
     loss = instantiate(cfg.criterion)(ours(x), y)
     torch.testing.assert_close(case.loss(plain(x), y), loss)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("monitor", [True, False])
+def test_the_plain_mlp_loop_writes_what_descentlabs_run_writes(tmp_path, run_app, monitor):
+    """b. compares each variant with a plain loop doing the same work: the same tags at the
+    same steps with the same values (same first weights, batches and updates), but for what
+    only the run's end writes, which a long and a short run share."""
+    b = bench()
+    off = [] if monitor else ["callbacks.gradients=null"]
+    mlp = b.mlp_overrides("digits", 1024, "cpu")
+    proc, run_dir, _ = run_app(*mlp, *off, "trainer.max_steps=100", "explain=0")
+    assert proc.returncode == 0, proc.stderr
+    b.plain_mlp(100, "digits", 1024, "cpu", tmp_path / "plain", monitor=monitor)
+    at_end = ("final/", "test/", "epoch")  # epoch: Lightning's, written by its test loop
+    ours = {tag: v for tag, v in scalars(run_dir).items() if not tag.startswith(at_end)}
+    plain = scalars(tmp_path / "plain")
+    assert set(plain) == set(ours)
+    assert any(tag.startswith("update_ratio/") for tag in ours) == monitor
+    for tag, points in ours.items():
+        assert [s for s, _ in plain[tag]] == [s for s, _ in points], tag
+        assert [v for _, v in plain[tag]] == pytest.approx([v for _, v in points], rel=1e-4), tag
+    assert histogram_tags(tmp_path / "plain") == histogram_tags(run_dir)
