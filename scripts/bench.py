@@ -198,7 +198,7 @@ def plain_mlp(
     histograms every HIST_EVERY steps. Per-step values stay on the device until the end, as
     descentlab's do until a flush, so the loop does not wait on them."""
     case = MLP_DATA[data]
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # as descentlab's run (seed=0) before it builds the model
     model = plain_mlp_model(data).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     batches = list(mlp_batches(data, batch_size, steps))
