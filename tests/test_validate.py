@@ -1,5 +1,8 @@
 """Bad input is refused before anything is built, with the key and what it allows."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,3 +118,49 @@ def test_gpu_without_a_gpu_is_refused(check):
     if torch.cuda.is_available():
         pytest.skip("a GPU is visible")
     assert "no GPU is visible here" in error_of(check, "trainer.accelerator=gpu")
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local", "submitit_slurm"])
+def test_a_sweep_whose_launcher_is_installed_passes(tmp_path: Path, launcher):
+    precheck(["-m", f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path}"])  # [test] has them
+
+
+@pytest.mark.parametrize(
+    "launcher, module, extra",
+    [
+        ("ray", "hydra_plugins.hydra_ray_launcher.ray_launcher", "ray"),
+        ("joblib", "hydra_plugins.hydra_joblib_launcher.joblib_launcher", "joblib"),
+        ("submitit_slurm", "hydra_plugins.hydra_submitit_launcher.submitit_launcher", "submitit"),
+    ],
+)
+def test_a_sweep_whose_launcher_is_not_installed_names_the_extra(
+    monkeypatch, tmp_path: Path, launcher, module, extra
+):
+    monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
+    with pytest.raises(Exception) as caught:
+        precheck(["-m", f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path}"])
+    assert one_line(caught.value) == (
+        f'hydra/launcher={launcher}: its plugin is not installed; pip install -e ".[{extra}]"'
+    )
+
+
+@pytest.mark.slow
+def test_a_search_without_the_optuna_plugin_names_the_extra(tmp_path: Path):
+    """The optuna sweeper's config comes with its plugin: without it, composing fails first."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\nsys.modules['hydra_plugins.hydra_optuna_sweeper'] = None\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "descentlab", "-m", "experiment=search"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "descentlab: error: hydra/sweeper=optuna: its plugin is not installed; "
+        'pip install -e ".[optuna]"'
+    )
+    assert not (tmp_path / "multirun").exists()

@@ -23,6 +23,13 @@ from omegaconf.errors import OmegaConfBaseException
 
 from descentlab.devices import job_devices
 from descentlab.errors import ConfigError
+from descentlab.validate import (
+    PLUGIN_EXTRAS,
+    check_fresh_run_dir,
+    check_plugins,
+    plugin_missing,
+    validate,
+)
 
 # conf/hydra/launcher/*.yaml keep the launchers' own names and are checked against the plugins'
 # schemas of the same name; Hydra warns that matching by name is deprecated, on every run.
@@ -81,7 +88,8 @@ def precheck(argv: list[str]) -> None:
     """Compose and validate the config of a single run, as Hydra is about to run it.
 
     A sweep (-m) composes what its jobs share (every override that sweeps nothing), as Hydra
-    does first; the sweeper checks the swept values, and each job is validated when it starts.
+    does first, and checks that its launcher and sweeper plugins are installed; the sweeper
+    checks the swept values, and each job is validated when it starts.
     Hydra's informational flags go straight to Hydra.
     """
     args = get_args_parser().parse_args(argv)
@@ -91,9 +99,8 @@ def precheck(argv: list[str]) -> None:
         return
     if args.multirun:
         parsed = OverridesParser.create().parse_overrides(args.overrides)
-        compose_config([o.input_line for o in parsed if not o.is_sweep_override()])
+        check_plugins(compose_config([o.input_line for o in parsed if not o.is_sweep_override()]))
         return
-    from descentlab.validate import check_fresh_run_dir, validate
 
     cfg = compose_config(args.overrides)
     check_fresh_run_dir(Path(cfg.hydra.run.dir))
@@ -125,6 +132,8 @@ def one_line(error: Exception) -> str:
     if isinstance(error, MissingConfigException) and error.options is not None:
         group = Path(error.missing_cfg_file).parent.as_posix()
         option = Path(error.missing_cfg_file).name
+        if group in ("hydra/launcher", "hydra/sweeper") and option in PLUGIN_EXTRAS:
+            return str(plugin_missing(group, option))  # its plugin brings the option's config
         return f"{group}={option}: no such option; choose one of {', '.join(error.options)}"
     if isinstance(error, ConfigError):
         return str(error)

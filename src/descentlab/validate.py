@@ -5,6 +5,7 @@ one line on the console instead of a traceback halfway through training.
 """
 
 import importlib
+import importlib.util
 import inspect
 import math
 import os
@@ -232,6 +233,36 @@ def check_arguments(path: str, node: dict) -> None:
             raise ConfigError(
                 f"{path}.{key}: not an argument of {target}; allowed: {', '.join(allowed)}"
             )
+
+
+# The Hydra plugins a sweep may pick (hydra/launcher=…, hydra/sweeper=…) and the extra of this
+# project that installs each: pyproject.toml's [project.optional-dependencies]
+PLUGIN_EXTRAS = {
+    "joblib": "joblib",
+    "submitit_local": "submitit",
+    "submitit_slurm": "submitit",
+    "ray": "ray",
+    "optuna": "optuna",
+}
+
+
+def check_plugins(cfg: DictConfig) -> None:
+    """A sweep's launcher and sweeper are Hydra plugins: one that is not installed would end in
+    Hydra's traceback ("Unknown plugin class") once the sweep starts."""
+    for group in ("launcher", "sweeper"):
+        module = cfg.hydra[group]._target_.rpartition(".")[0]
+        try:
+            installed = importlib.util.find_spec(module) is not None
+        except ImportError:  # a package above it is missing
+            installed = False
+        if not installed:
+            raise plugin_missing(f"hydra/{group}", cfg.hydra.runtime.choices[f"hydra/{group}"])
+
+
+def plugin_missing(group: str, choice: str) -> ConfigError:
+    extra = PLUGIN_EXTRAS.get(choice)
+    fix = f'pip install -e ".[{extra}]"' if extra else "install its Hydra plugin"
+    return ConfigError(f"{group}={choice}: its plugin is not installed; {fix}")
 
 
 def check_fresh_run_dir(run_dir: Path) -> None:
