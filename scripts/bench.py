@@ -308,13 +308,8 @@ def mlp_throughput(
 
     def run(variant: str, steps: int) -> float:
         if variant in ours:
-            args = [
-                *mlp,
-                *ours[variant],
-                f"trainer.max_steps={steps}",
-                f"hydra.run.dir={fresh(tmp)}",
-            ]
-            return app(*args, cwd=tmp)
+            run_dir = f"hydra.run.dir={fresh(tmp)}"
+            return app(*mlp, *ours[variant], f"trainer.max_steps={steps}", run_dir, cwd=tmp)
         logs, monitor = plain[variant]
         return plain_mlp(steps, data, batch_size, device, fresh(tmp) if logs else None, monitor)
 
@@ -400,8 +395,6 @@ PLAIN_FIRST_STEP = """
 import time
 import torch
 from torch.utils.tensorboard import SummaryWriter
-from torchmetrics.functional import mean_squared_error, r2_score
-from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 print(time.time())
 """
 
