@@ -214,8 +214,59 @@ def test_a_second_run_into_the_same_dir_is_refused(seed_run, run_app):
     _, run_dir, _, _ = seed_run
     before = (run_dir / "checkpoints" / "last.ckpt").read_bytes()
     proc, _, _ = run_app(f"hydra.run.dir={run_dir}", name="again-same-dir")
-    assert proc.returncode == 2 and "already holds a run" in proc.stderr
+    assert proc.returncode == 2 and "already holds files" in proc.stderr
     assert (run_dir / "checkpoints" / "last.ckpt").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ("model.bias=true", "saved from another model: its b is absent, with model=linear here ()"),
+        ("optimizer=adam", "saved with another optimizer than optimizer=adam"),
+    ],
+)
+def test_resuming_with_another_model_or_optimizer_is_refused(
+    seed_run, tmp_path, overrides, expected
+):
+    """Loading would fail inside Lightning with a state_dict or KeyError traceback."""
+    from descentlab.cli import one_line, precheck
+
+    _, run_dir, _, _ = seed_run
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    args = [f"hydra.run.dir={tmp_path / 'new'}", f"ckpt_path={ckpt}", "trainer.max_steps=400"]
+    precheck(args)  # the same config resumes
+    with pytest.raises(Exception) as caught:
+        precheck([*args, *overrides.split()])
+    assert one_line(caught.value) == f"ckpt_path={ckpt}: {expected}" + (
+        "; resume with the config it was saved with"
+        if "model" in expected
+        else "; resume with the one it was saved with"
+    )
+
+
+def test_a_constructor_that_refuses_its_arguments_is_one_line(run_app):
+    """Lightning's Trainer checks `precision` itself, as the run builds it."""
+    proc, _, _ = run_app("trainer.precision=bad", name="precision")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("descentlab: error: trainer: Precision 'bad' is invalid.")
+
+
+def test_callbacks_set_to_null_leave_no_checkpoint_and_no_bar(run_app):
+    """Lightning adds a checkpoint and a progress bar of its own unless told not to."""
+    proc, run_dir, _ = run_app(
+        "callbacks.checkpoint=null",
+        "callbacks.progress_bar=null",
+        "trainer.max_steps=20",
+        name="no-callbacks",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert not (run_dir / "checkpoints").exists()
+    assert "20/20" not in proc.stdout + proc.stderr  # a bar's step count
+    proc, run_dir, _ = run_app("trainer.max_steps=20", name="with-callbacks")
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert "20/20" in proc.stdout + proc.stderr
 
 
 def test_scalars_script_prints_the_logged_series(seed_run):
@@ -251,3 +302,12 @@ def test_gradient_monitor_on_the_toy_is_the_size_of_grad_w(seed_run):
     ratio = series(logged, "update_ratio/w")
     for k in range(5):
         assert ratio[k] == pytest.approx(abs(lr[k] * grad[k]) / abs(w[k]), rel=1e-4)
+
+
+def test_the_run_dir_prints_as_one_would_type_it_here(tmp_path, monkeypatch):
+    """Under the working dir (the default outputs/…) relative, elsewhere absolute."""
+    from descentlab.console import typed
+
+    monkeypatch.chdir(tmp_path)
+    assert typed(tmp_path / "outputs" / "x") == Path("outputs/x")
+    assert typed(Path("/elsewhere/x")) == Path("/elsewhere/x")

@@ -91,16 +91,16 @@ def test_joblib_sweep_records_a_failing_job_and_fails_at_the_end(tmp_path):
         tmp_path,
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
-        "optimizer.lr=0.1,-1,1",
-        "trainer.max_steps=20",
+        # each value is fine on its own; 5 steps is fewer than one validation interval (10)
+        "trainer.max_steps=20,5,30",
         f"hydra.sweep.dir={out}",
     )
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("descentlab: 1 of 3 jobs failed: job 1 (")
-    assert "optimizer.lr=-1" in last and "must be a number > 0" in last
+    assert "trainer.max_steps=5" in last and "must be ≤ trainer.max_steps=5" in last
     table = {row["job"]: row for row in rows(out)}
-    assert table["1"]["status"] == "failed" and "optimizer.lr=-1" in table["1"]["error"]
+    assert table["1"]["status"] == "failed" and "trainer.max_steps=5" in table["1"]["error"]
     assert table["0"]["status"] == table["2"]["status"] == "ok"  # the others finished
     assert float(table["2"]["final_loss"]) < 0.02
 

@@ -41,7 +41,8 @@ def test_the_defaults_pass(check):
         ("data.n=12.5", "data.n=12.5: must be an integer"),
         ("data.noise=-1", "data.noise=-1: must be a number ≥ 0"),
         ("data.x_dist=cauchy", "data.x_dist=cauchy: must be one of normal, uniform"),
-        ("trainer.max_steps=-2", "trainer.max_steps=-2: must be an integer ≥ -1"),
+        ("trainer.max_steps=-1", "trainer.max_steps=-1: must be an integer ≥ 1"),
+        ("trainer.max_steps=0", "trainer.max_steps=0: must be an integer ≥ 1"),
         ("trainer.max_steps=5", "trainer.val_check_interval=10: must be ≤ trainer.max_steps=5"),
         ("seed=-3", "seed=-3: must be an integer in [0, 2**32)"),
         ("scheduler.factor=2", "scheduler.factor=2: must be a number in (0, 1)"),
@@ -72,6 +73,74 @@ def test_the_defaults_pass(check):
             "model=linear: f(x) = w·x takes one input and this data has data.in_features=64",
         ),
         ("~logger", "callbacks.step_scalars: writes to TensorBoard and needs a logger"),
+        # config groups given something other than an option
+        ("metrics=null", "metrics=null: must be one of classification, regression (~metrics"),
+        ("=0.1", "every override needs a key: key=value"),
+        ("optimizer.lr.x=1", "optimizer.lr.x: no such key; optimizer.lr is a value"),
+        ("hydra.foo=1", "hydra.foo: no such key; hydra has run, sweep,"),
+        ("+foo=1", "foo: nothing reads this key; the config has model, criterion"),
+        ("optimizer.lr=0.1,0.2", "optimizer.lr=0.1,0.2: several values make a sweep; add -m"),
+        # keys removed that the run reads
+        ("~seed", "seed: required (conf/ sets it); set a value instead of ~seed"),
+        ("~trainer.max_steps", "trainer.max_steps: required"),
+        (
+            "~optimizer.lr",
+            "callbacks.hparams.params.optimizer.lr=${optimizer.lr}: this config has no "
+            "optimizer.lr (with optimizer=sgd)",
+        ),
+        # values of the wrong type or range
+        ("optimizer.lr='0.1'", "optimizer.lr='0.1': must be a number > 0"),
+        ("ckpt_path=5", "ckpt_path=5: must be null or a checkpoint's path"),
+        ("freeze=null", "freeze=null: must be a list of parameter names"),
+        ("model.bias=maybe", "model.bias=maybe: must be true or false"),
+        ("data.w_true=nan", "data.w_true=nan: must be a number"),
+        ("criterion.reduction=none", "criterion.reduction=none: must be one of mean, sum"),
+        ("scheduler.threshold_mode=foo", "scheduler.threshold_mode=foo: must be one of rel, abs"),
+        ("trainer.log_every_n_steps=abc", "trainer.log_every_n_steps=abc: must be an integer"),
+        (
+            "init=kaiming_normal init.nonlinearity=foo",
+            "init.nonlinearity=foo: must be one of linear, relu",
+        ),
+        ("optimizer=adam optimizer.betas=[2,3]", "optimizer.betas=[2, 3]: must be two numbers"),
+        ("optimizer.nesterov=true", "optimizer.nesterov=true: needs optimizer.momentum > 0"),
+        (  # the plateau scheduler's frequency follows it: the error names the key set
+            "trainer.val_check_interval=0.5",
+            "trainer.val_check_interval=0.5: must be an integer ≥ 1",
+        ),
+        (
+            "data=nonlinear model=mlp model.widths=[]",
+            "model.widths=[]: must be a non-empty list of integers ≥ 1",
+        ),
+        (
+            "data=digits model=cnn model.channels=[0]",
+            "model.channels=[0]: must be a non-empty list of integers ≥ 1",
+        ),
+        # sizes that leave a set too small
+        ("data.n=3", "data.n=3, data.val_fraction=0.25: 1 validation sample; must be ≥ 2"),
+        ("data.batch_size=1000", "data.batch_size=1000: must be ≤ 192, the training set's size"),
+        (
+            "data=digits model=mlp data.val_fraction=0.5 data.test_fraction=0.6",
+            "data.val_fraction + data.test_fraction = 1.1: must be < 1",
+        ),
+        # options that do not go together
+        (
+            "model=mlp",
+            "model.in_features=${data.in_features}: this config has no data.in_features "
+            "(with data=linear)",
+        ),
+        ("metrics=classification", "metrics.acc.num_classes=${data.out_features}: this config"),
+        (
+            "data=digits model=mlp criterion=mse",
+            "criterion=mse: for regression, and data=digits is classification",
+        ),
+        (
+            "data=digits model=mlp metrics=regression",
+            "metrics=regression: for regression, and data=digits is classification",
+        ),
+        (
+            "data=nonlinear model=mlp criterion=cross_entropy",
+            "criterion=cross_entropy: for classification, and data=nonlinear is regression",
+        ),
     ],
 )
 def test_bad_input_names_the_key_and_what_is_allowed(check, override, expected):
@@ -80,18 +149,78 @@ def test_bad_input_names_the_key_and_what_is_allowed(check, override, expected):
     assert "\n" not in message
 
 
-def test_a_run_dir_that_holds_a_run_is_refused(tmp_path: Path):
-    (tmp_path / "old" / ".hydra").mkdir(parents=True)
+@pytest.mark.parametrize(
+    "what, flag", [("run", ""), ("sweep", "-m"), ("sweep", "experiment=lr_grid")]
+)
+def test_a_dir_that_holds_files_is_refused(tmp_path: Path, what, flag):
+    """Any file, not only a finished run's: a results.json of the user's own, a sweep's."""
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "results.json").write_text("{}")
     with pytest.raises(Exception) as caught:
-        precheck([f"hydra.run.dir={tmp_path / 'old'}"])
-    assert "already holds a run" in one_line(caught.value)
+        precheck([*flag.split(), f"hydra.{what}.dir={tmp_path / 'old'}"])
+    assert one_line(caught.value) == (
+        f"hydra.{what}.dir={tmp_path / 'old'}: already holds files; choose a new dir "
+        "(nothing is overwritten)"
+    )
+    (tmp_path / "file").write_text("")
+    with pytest.raises(Exception) as caught:
+        precheck([*flag.split(), f"hydra.{what}.dir={tmp_path / 'file'}"])
+    assert (
+        one_line(caught.value)
+        == f"hydra.{what}.dir={tmp_path / 'file'}: is a file; choose a new dir"
+    )
+    precheck([*flag.split(), f"hydra.{what}.dir={tmp_path / 'new'}"])
+    (tmp_path / "empty").mkdir()
+    precheck([*flag.split(), f"hydra.{what}.dir={tmp_path / 'empty'}"])
 
 
-def test_informational_flags_and_swept_values_go_straight_to_hydra():
+def test_sweep_jobs_need_dirs_of_their_own(tmp_path: Path):
+    with pytest.raises(Exception) as caught:
+        precheck(["-m", f"hydra.sweep.dir={tmp_path}", "seed=0,1", "hydra.sweep.subdir=same"])
+    assert one_line(caught.value).startswith("hydra.sweep.subdir=same: must differ from job to job")
+    precheck(
+        ["-m", f"hydra.sweep.dir={tmp_path}", "seed=0,1", "hydra.sweep.subdir=j${hydra.job.num}"]
+    )
+
+
+def test_informational_flags_go_straight_to_hydra():
     precheck(["--cfg", "job", "optimizer.lr=-1"])  # printing a config is not running it
-    precheck(["-m", "optimizer.lr=0.1,1"])
-    precheck(["-m", "optimizer.lr=-1,1"])  # each job's values are validated when it starts
-    precheck(["-m", "model=linear,nosuch"])  # swept options: the sweeper's check
+    precheck(["--help", "optimizer.lr=-1"])
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ("optimizer.lr=-1,1", "optimizer.lr=-1: must be a number > 0"),
+        ("optimizer.lr=0.1,abc", "optimizer.lr=abc: must be a number > 0"),
+        ("seed=0,1 optimizer.lr=-1", "optimizer.lr=-1: must be a number > 0"),
+        ("model=linear,nosuch", "model=nosuch: no such option; choose one of cnn, linear, mlp"),
+        ("foo=1,2", "foo: no such key; the config has"),
+        ("+foo=1,2", "foo: nothing reads this key"),
+        ("optimizer.lr.x=1,2", "optimizer.lr.x: no such key; optimizer.lr is a value"),
+        (
+            "callbacks.surface=[1],null",
+            "Error merging override callbacks.surface=[1]: Cannot merge DictConfig with ListConfig",
+        ),
+        ("metrics=null seed=0,1", "metrics=null: must be one of classification, regression"),
+    ],
+)
+def test_a_sweep_checks_each_value_it_sets_or_sweeps_before_it_starts(
+    tmp_path: Path, overrides, expected
+):
+    with pytest.raises(Exception) as caught:
+        precheck(["-m", f"hydra.sweep.dir={tmp_path}", *overrides.split()])
+    message = one_line(caught.value)
+    assert message.startswith(expected)
+    assert "\n" not in message
+
+
+def test_an_experiment_that_sweeps_is_checked_as_a_sweep(tmp_path: Path):
+    """experiment=lr_grid sets hydra.mode=MULTIRUN: values to sweep need no -m there."""
+    precheck(["experiment=lr_grid", f"hydra.sweep.dir={tmp_path}", "optimizer.lr=0.1,1.5"])
+    with pytest.raises(Exception) as caught:
+        precheck(["experiment=lr_grid", f"hydra.sweep.dir={tmp_path}", "optimizer.lr=0.1,-1"])
+    assert one_line(caught.value) == "optimizer.lr=-1: must be a number > 0"
 
 
 @pytest.mark.parametrize(

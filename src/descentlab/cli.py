@@ -16,8 +16,11 @@ from typing import Any
 import hydra
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -25,8 +28,12 @@ from descentlab.devices import job_devices
 from descentlab.errors import ConfigError
 from descentlab.validate import (
     PLUGIN_EXTRAS,
-    check_fresh_run_dir,
+    check_fresh_dir,
     check_plugins,
+    check_rules,
+    check_sweep_subdir,
+    check_top_level,
+    check_value,
     plugin_missing,
     validate,
 )
@@ -44,7 +51,13 @@ CONF_DIR = PACKAGED_CONF if PACKAGED_CONF.is_dir() else Path(__file__).parents[2
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def app(cfg: DictConfig) -> float:
-    value = job()(cfg).get("final_val_loss")  # what a sweeper such as Optuna minimises
+    try:
+        value = job()(cfg).get("final_val_loss")  # what a sweeper such as Optuna minimises
+    except ConfigError as error:  # found as the run builds: the same line as before it
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"descentlab: error: {error}", file=sys.stderr)
+        sys.exit(2)
     return value if isinstance(value, float) and value == value else float("inf")
 
 
@@ -85,33 +98,73 @@ def main() -> None:
 
 
 def precheck(argv: list[str]) -> None:
-    """Compose and validate the config of a single run, as Hydra is about to run it.
-
-    A sweep (-m) composes what its jobs share (every override that sweeps nothing), as Hydra
-    does first, and checks that its launcher and sweeper plugins are installed; the sweeper
-    checks the swept values, and each job is validated when it starts.
-    Hydra's informational flags go straight to Hydra.
-    """
+    """Compose and validate the config of a single run, as Hydra is about to run it; a sweep
+    (-m, or an experiment that sets hydra.mode=MULTIRUN) gets `check_sweep`. Hydra's
+    informational flags go straight to Hydra."""
     args = get_args_parser().parse_args(argv)
     informational = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
     custom = args.config_path or args.config_name or args.config_dir or args.experimental_rerun
     if informational or custom:
         return
-    if args.multirun:
-        parsed = OverridesParser.create().parse_overrides(args.overrides)
-        check_plugins(compose_config([o.input_line for o in parsed if not o.is_sweep_override()]))
+    overrides = OverridesParser.create().parse_overrides(args.overrides)
+    swept = [o for o in overrides if o.is_sweep_override()]
+    cfg = compose_config([o.input_line for o in overrides if not o.is_sweep_override()])
+    if args.multirun or cfg.hydra.mode == RunMode.MULTIRUN:
+        check_sweep(cfg, overrides)
         return
-
-    cfg = compose_config(args.overrides)
-    check_fresh_run_dir(Path(cfg.hydra.run.dir))
+    if swept:
+        raise ConfigError(
+            f"{swept[0].input_line}: several values make a sweep; add -m before the overrides"
+        )
+    check_fresh_dir("hydra.run.dir", Path(cfg.hydra.run.dir))
     validate(cfg)
 
 
+def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
+    """What a sweep can check before Hydra starts it, from `shared`, the config composed from
+    the overrides that sweep nothing (as Hydra composes it first): its plugins, a new dir and
+    one per job, each value set or swept against its key's rules, each swept option, and the
+    keys of its first job. Hydra's sweeper then composes each swept value, and each job is
+    validated in full when it starts."""
+    check_plugins(shared)
+    check_fresh_dir("hydra.sweep.dir", Path(shared.hydra.sweep.dir))
+    check_sweep_subdir(shared)
+    check_rules(shared, [o.key_or_group for o in overrides if not o.is_sweep_override()])
+    swept = [o for o in overrides if o.is_discrete_sweep()]  # not Optuna's intervals
+    options = group_options([o.key_or_group for o in swept])
+    for override in swept:
+        key = override.key_or_group
+        for value in override.sweep_iterator():
+            if key in options and value not in options[key]:
+                raise ConfigError(
+                    f"{key}={value}: no such option; choose one of {', '.join(options[key])}"
+                )
+            check_value(key, value)
+    first = [f"{o.get_key_element()}={next(o.sweep_string_iterator())}" for o in swept]
+    check_top_level(
+        compose_config([o.input_line for o in overrides if not o.is_sweep_override()] + first)
+    )
+
+
+def group_options(names: list[str]) -> dict[str, list[str]]:
+    """The options of those of `names` that are config groups."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        return {
+            name: loader.get_group_options(name) for name in names if loader.get_group_options(name)
+        }
+
+
 def compose_config(overrides: list[str]) -> DictConfig:
-    """The config Hydra will run; overriding a key that does not exist names the keys that do."""
+    """The config Hydra will run; overriding a key that does not exist names the keys that do,
+    and a config group set to something other than an option names its options."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         try:
             return compose("config", overrides=overrides, return_hydra_config=True)
+        except ValueError as error:  # Hydra's, for `model=null` or `=0.1`
+            if "Config group override must be" not in str(error):
+                raise
+            raise not_an_option(overrides) from None
         except ConfigCompositionException as error:
             unknown = re.match(r"Could not override '([^']+)'", str(error))
             if unknown is None:
@@ -119,13 +172,31 @@ def compose_config(overrides: list[str]) -> DictConfig:
             key = unknown.group(1)
             parent = key.rpartition(".")[0]
             others = [o for o in overrides if o.split("=", 1)[0] != key]
-            valid = compose("config", overrides=others)
+            valid = compose("config", overrides=others, return_hydra_config=True)
             node = OmegaConf.select(valid, parent) if parent else valid
+            if parent and not OmegaConf.is_dict(node):
+                raise ConfigError(
+                    f"{key}: no such key; {parent} is a value, not a group of keys"
+                ) from error
             known = ", ".join(k for k in node if not k.startswith("_")) if node else "no keys"
             raise ConfigError(
                 f"{key}: no such key; {parent or 'the config'} has {known} "
                 f"(+{key}=… adds a new one)"
             ) from error
+
+
+def not_an_option(overrides: list[str]) -> ConfigError:
+    """The override that gives a config group something other than an option's name."""
+    loader = GlobalHydra.instance().config_loader()
+    for override in OverridesParser.create().parse_overrides(overrides):
+        group, value = override.key_or_group, override.value()
+        options = loader.get_group_options(group) if group else []
+        if options and not isinstance(value, str | list):
+            return ConfigError(
+                f"{override.input_line}: must be one of {', '.join(options)} "
+                f"(~{group} leaves the group out)"
+            )
+    return ConfigError(f"{' '.join(overrides)}: every override needs a key: key=value")
 
 
 def one_line(error: Exception) -> str:
@@ -138,4 +209,7 @@ def one_line(error: Exception) -> str:
     if isinstance(error, ConfigError):
         return str(error)
     text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    cause = str(error.__cause__ or "").strip().splitlines()
+    if isinstance(error, ConfigCompositionException) and cause:  # "Error merging override …"
+        text += f": {cause[0]}"
     return text.split(" Config search path:")[0]

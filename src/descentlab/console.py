@@ -31,7 +31,7 @@ def print_settings(cfg: DictConfig, run_dir: Path) -> None:
     table.add_row("seed", str(cfg.seed))
     if cfg.get("ckpt_path"):
         table.add_row("resume", str(cfg.ckpt_path))
-    table.add_row("run dir", str(run_dir))
+    table.add_row("run dir", str(typed(run_dir)))
     console.print(table)
 
 
@@ -39,4 +39,9 @@ def print_summary(line: str, logdir: Path | None) -> None:
     """The result, and the command that shows this run (where it has TensorBoard logs)."""
     console.print(f"[bold]done:[/bold] {line}", soft_wrap=True)
     if logdir is not None:
-        console.print(f"see it: tensorboard --logdir {logdir}", soft_wrap=True)
+        console.print(f"see it: tensorboard --logdir {typed(logdir)}", soft_wrap=True)
+
+
+def typed(path: Path) -> Path:
+    """The path as one would type it here: relative to the working dir when inside it."""
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path

@@ -1,6 +1,8 @@
 """The one kind of error a user can fix by changing the command line."""
 
-from hydra.errors import CompactHydraException
+import re
+
+from hydra.errors import CompactHydraException, InstantiationException
 
 
 class ConfigError(CompactHydraException, ValueError):
@@ -8,3 +10,12 @@ class ConfigError(CompactHydraException, ValueError):
 
     A CompactHydraException, so that Hydra reports it as its message alone, without a traceback.
     """
+
+
+def refused(error: InstantiationException) -> ConfigError:
+    """Hydra's "Error in call to target …" block as one line: the key it built, and the first
+    line of what the constructor said."""
+    key = re.search(r"full_key: (\S+)", str(error))
+    cause = error.__cause__
+    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return ConfigError(f"{key.group(1) if key else 'config'}: {reason}")

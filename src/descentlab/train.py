@@ -6,12 +6,15 @@ from pathlib import Path
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from descentlab.callbacks.divergence import Divergence, run_status, stopped
 from descentlab.console import print_settings, print_summary
+from descentlab.errors import refused
 from descentlab.init import freeze, initialize
 from descentlab.module import DescentModule
 from descentlab.summary import (
@@ -44,21 +47,31 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
-    data = instantiate(cfg.data)
-    model = instantiate(cfg.model)
-    if cfg.get("init"):  # init=none keeps the module's own initialisation
-        initialize(model, instantiate(cfg.init))
-    freeze(model, cfg.freeze)
-    module = DescentModule(
-        model=model,
-        criterion=instantiate(cfg.criterion),
-        optimizer=instantiate(cfg.optimizer, _convert_="all"),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        metrics=instantiate(cfg.get("metrics") or {}, _convert_="all"),
-    )
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c is not None]
-    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks)
+    try:  # a constructor that refuses its arguments ends in one line naming the key
+        data = instantiate(cfg.data)
+        model = instantiate(cfg.model)
+        if cfg.get("init"):  # init=none keeps the module's own initialisation
+            initialize(model, instantiate(cfg.init))
+        freeze(model, cfg.freeze)
+        module = DescentModule(
+            model=model,
+            criterion=instantiate(cfg.criterion),
+            optimizer=instantiate(cfg.optimizer, _convert_="all"),
+            scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+            metrics=instantiate(cfg.get("metrics") or {}, _convert_="all"),
+        )
+        logger = instantiate(cfg.logger) if cfg.get("logger") else False
+        callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c is not None]
+        trainer = instantiate(
+            cfg.trainer,
+            logger=logger,
+            callbacks=callbacks,
+            # callbacks.checkpoint=null, callbacks.progress_bar=null: none, not Lightning's own
+            enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+            enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks),
+        )
+    except InstantiationException as error:
+        raise refused(error) from error
 
     if rank_zero_only.rank == 0:
         print_settings(cfg, run_dir)

@@ -9,7 +9,8 @@ import importlib.util
 import inspect
 import math
 import os
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,16 @@ from omegaconf import DictConfig, OmegaConf
 from descentlab.errors import ConfigError
 
 REQUIRED = ("model", "criterion", "optimizer", "data", "trainer")
+# conf/config.yaml's groups and keys: what `train` reads
+TOP_LEVEL = (
+    *("model", "criterion", "metrics", "optimizer", "scheduler", "init", "data", "trainer"),
+    *("logger", "callbacks", "seed", "ckpt_path", "freeze", "explain", "hydra"),
+)
+# keys conf/ sets that the run reads; removing one (~seed) would end in a traceback
+REQUIRED_VALUES = (
+    *("seed", "ckpt_path", "freeze", "explain"),
+    *("trainer.max_steps", "trainer.val_check_interval"),
+)
 META_KEYS = {"_target_", "_partial_", "_convert_", "_recursive_", "_args_"}
 UNSET = object()
 
@@ -30,8 +41,34 @@ def is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def is_bool(v: Any) -> bool:
+    return isinstance(v, bool)
+
+
+def is_widths(v: Any) -> bool:
+    return OmegaConf.is_list(v) and len(v) > 0 and all(is_int(w) and w >= 1 for w in v)
+
+
 def one_of(*options: Any) -> tuple[Callable[[Any], bool], str]:
     return (lambda v: v in options), "one of " + ", ".join(map(str, options))
+
+
+def shown(value: Any) -> str:
+    """A value as one would type it in an override: null, true, false, and quotes on a string
+    that would otherwise read as a number or one of those ('0.1')."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, str) and (value.lower() in ("null", "true", "false") or is_float(value)):
+        return repr(value)
+    return str(value)
+
+
+def is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # key → (test, what is allowed). A key the composed config does not have is not checked:
@@ -41,32 +78,69 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "optimizer.lr": (lambda v: is_number(v) and v > 0, "a number > 0"),
     "optimizer.momentum": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
     "optimizer.weight_decay": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
+    "optimizer.dampening": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
+    "optimizer.nesterov": (is_bool, "true or false"),
+    "optimizer.betas": (
+        lambda v: (
+            OmegaConf.is_list(v) and len(v) == 2 and all(is_number(b) and 0 <= b < 1 for b in v)
+        ),
+        "two numbers in [0, 1), e.g. [0.9,0.999]",
+    ),
+    "optimizer.eps": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
+    "optimizer.amsgrad": (is_bool, "true or false"),
+    "criterion.reduction": one_of("mean", "sum"),
     "scheduler.mode": one_of("min", "max"),
     "scheduler.factor": (lambda v: is_number(v) and 0 < v < 1, "a number in (0, 1)"),
     "scheduler.patience": (lambda v: is_int(v) and v >= 0, "an integer ≥ 0"),
     "scheduler.interval": one_of("step", "epoch"),
     "scheduler.frequency": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
+    "scheduler.threshold": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
+    "scheduler.threshold_mode": one_of("rel", "abs"),
+    "scheduler.cooldown": (lambda v: is_int(v) and v >= 0, "an integer ≥ 0"),
+    "scheduler.min_lr": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
     "init.value": (is_number, "a number"),
     "init.std": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
+    "init.mean": (is_number, "a number"),
+    "init.a": (is_number, "a number"),
+    "init.b": (is_number, "a number"),
+    "init.gain": (lambda v: is_number(v) and v > 0, "a number > 0"),
+    "init.mode": one_of("fan_in", "fan_out"),
+    "init.nonlinearity": one_of("linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu"),
+    "model.bias": (is_bool, "true or false"),
+    "model.widths": (is_widths, "a non-empty list of integers ≥ 1, e.g. [256,256]"),
+    "model.channels": (is_widths, "a non-empty list of integers ≥ 1, e.g. [16,32]"),
     "model.activation": one_of("relu", "tanh", "gelu", "silu", "sigmoid"),
     "data.n": (
         lambda v: is_int(v) and v >= 2,
         "an integer ≥ 2 (≥ 1 sample each for training and validation)",
     ),
     "data.noise": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (the noise's std)"),
+    "data.w_true": (is_number, "a number"),
+    "data.b_true": (is_number, "a number"),
     "data.x_dist": one_of("normal", "uniform"),
     "data.x_scale": (lambda v: is_number(v) and v > 0, "a number > 0"),
     "data.val_fraction": (lambda v: is_number(v) and 0 < v < 1, "a number in (0, 1)"),
+    "data.test_fraction": (lambda v: is_number(v) and 0 < v < 1, "a number in (0, 1)"),
     "data.batch_size": (
         lambda v: v is None or (is_int(v) and v >= 1),
         "null (full batch) or an integer ≥ 1",
     ),
-    "trainer.max_steps": (lambda v: is_int(v) and v >= -1, "an integer ≥ -1 (-1: no step limit)"),
+    # a run is one pass over `max_steps` batches: it needs a number of them
+    "trainer.max_steps": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
     "trainer.val_check_interval": (
-        lambda v: (is_int(v) and v >= 1) or (is_number(v) and 0 < v <= 1),
-        "an integer ≥ 1 (steps) or a fraction of an epoch in (0, 1]",
+        lambda v: is_int(v) and v >= 1,
+        "an integer ≥ 1 (steps between validations)",
     ),
+    "trainer.deterministic": (lambda v: is_bool(v) or v == "warn", "true, false or warn"),
+    "trainer.log_every_n_steps": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
+    "trainer.num_sanity_val_steps": (lambda v: is_int(v) and v >= -1, "an integer ≥ -1"),
+    "trainer.num_nodes": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
     "explain": (lambda v: is_int(v) and v >= 0, "an integer ≥ 0 (0: off)"),
+    "ckpt_path": (lambda v: v is None or isinstance(v, str), "null or a checkpoint's path"),
+    "freeze": (
+        lambda v: OmegaConf.is_list(v) and all(isinstance(n, str) for n in v),
+        "a list of parameter names, e.g. freeze=[b] ([]: none)",
+    ),
     "callbacks.divergence.factor": (lambda v: is_number(v) and v > 1, "a number > 1"),
     "callbacks.theory.steps": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
     "callbacks.gradients.flush_every": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
@@ -93,15 +167,67 @@ def validate(cfg: DictConfig) -> None:
     for key in REQUIRED:
         if not cfg.get(key):
             raise ConfigError(f"{key}: required; choose one of its config group's options")
-    for key, (ok, allowed) in RULES.items():
-        value = OmegaConf.select(cfg, key, default=UNSET)
-        if value is not UNSET and not ok(value):
-            raise ConfigError(f"{key}={value}: must be {allowed}")
+    check_top_level(cfg)
+    for key in REQUIRED_VALUES:
+        if OmegaConf.select(cfg, key, default=UNSET) is UNSET:
+            raise ConfigError(f"{key}: required (conf/ sets it); set a value instead of ~{key}")
+    check_interpolations(cfg)
+    check_rules(cfg)
     check_relations(cfg)
     for path, node in targets(OmegaConf.to_container(cfg, resolve=False)):
         check_arguments(path, node)
     check_checkpoint(cfg)
     check_freeze(cfg)
+
+
+def check_top_level(cfg: DictConfig) -> None:
+    """A key added at the top (+foo=1) that nothing reads would be silently ignored."""
+    unread = [key for key in cfg if key not in TOP_LEVEL]
+    if unread:
+        raise ConfigError(
+            f"{unread[0]}: nothing reads this key; the config has {', '.join(TOP_LEVEL)}"
+        )
+
+
+def check_rules(cfg: DictConfig, keys: Iterable[str] = RULES) -> None:
+    """RULES, for those of `keys` that `cfg` sets; one taken from another key
+    (`scheduler.frequency: ${trainer.val_check_interval}`) is that key's to check."""
+    for key in keys:
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        if OmegaConf.is_dict(node) and leaf in node and not OmegaConf.is_interpolation(node, leaf):
+            check_value(key, node[leaf])
+
+
+def check_value(key: str, value: Any) -> None:
+    if key in RULES:
+        ok, allowed = RULES[key]
+        if not ok(value):
+            raise ConfigError(f"{key}={shown(value)}: must be {allowed}")
+
+
+def check_interpolations(cfg: DictConfig) -> None:
+    """A value taken from a key that is not there (`model=mlp`'s `${data.in_features}` with
+    data=linear, or a key removed with ~) names both, instead of failing as the run builds.
+    Resolvers (`${hydra:…}`) are theirs to fill when the run starts."""
+    for path, value in leaves(OmegaConf.to_container(cfg, resolve=False)):
+        for name in re.findall(r"\$\{([\w.]+)\}", str(value)):
+            if OmegaConf.select(cfg, name, default=UNSET) is UNSET:
+                group = name.split(".")[0]
+                raise ConfigError(
+                    f"{path}={value}: this config has no {name} (with {group}={choice(cfg, group)}"
+                    "); choose options that go together"
+                )
+
+
+def leaves(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) of every value below `node` but Hydra's own; a list counts as one."""
+    if isinstance(node, dict):
+        for key, child in node.items():
+            if not (path == "" and key == "hydra"):
+                yield from leaves(child, f"{path}.{key}" if path else str(key))
+    else:
+        yield path, node
 
 
 def check_relations(cfg: DictConfig) -> None:
@@ -150,6 +276,99 @@ def check_relations(cfg: DictConfig) -> None:
     a, b = OmegaConf.select(cfg, "init.a"), OmegaConf.select(cfg, "init.b")
     if is_number(a) and is_number(b) and not a < b:
         raise ConfigError(f"init.a={a}, init.b={b}: must satisfy init.a < init.b")
+    momentum = OmegaConf.select(cfg, "optimizer.momentum")
+    dampening = OmegaConf.select(cfg, "optimizer.dampening")
+    if OmegaConf.select(cfg, "optimizer.nesterov") and not (momentum > 0 and dampening == 0):
+        raise ConfigError(
+            f"optimizer.nesterov=true: needs optimizer.momentum > 0 and optimizer.dampening=0 "
+            f"(they are {momentum} and {dampening})"
+        )
+    check_split(cfg)
+    check_task(cfg)
+
+
+# The losses and metrics that need class labels or real-valued targets; a data module says
+# which it holds in its `task`.
+TASKS = {
+    "torch.nn.CrossEntropyLoss": "classification",
+    "torch.nn.NLLLoss": "classification",
+    "torch.nn.MSELoss": "regression",
+    "torch.nn.L1Loss": "regression",
+    "torch.nn.HuberLoss": "regression",
+    "torchmetrics.classification.": "classification",
+    "torchmetrics.MeanSquaredError": "regression",
+    "torchmetrics.MeanAbsoluteError": "regression",
+    "torchmetrics.R2Score": "regression",
+    "torchmetrics.regression.": "regression",
+}
+
+
+def task_of(target: str) -> str | None:
+    return next((task for name, task in TASKS.items() if target.startswith(name)), None)
+
+
+def check_task(cfg: DictConfig) -> None:
+    """A loss or metric for classification on regression data (or the other way round) would
+    fail at the first step with a shape or dtype error far from the cause."""
+    data = OmegaConf.select(cfg, "data._target_")
+    module, _, name = str(data).rpartition(".")
+    try:
+        task = getattr(getattr(importlib.import_module(module), name), "task", None)
+    except (ImportError, AttributeError, ValueError):
+        return  # check_arguments names the bad _target_
+    if task is None:
+        return
+    metrics = cfg.get("metrics") or {}
+    for key, node in [("criterion", cfg.criterion)] + [
+        (f"metrics.{k}", metrics[k]) for k in metrics
+    ]:
+        other = task_of(str(OmegaConf.select(node, "_target_")))
+        if other not in (None, task):
+            group = key.partition(".")[0]
+            raise ConfigError(
+                f"{group}={choice(cfg, group)}: for {other}, and data={choice(cfg, 'data')} is "
+                f"{task}; choose one for {task}"
+            )
+
+
+def choice(cfg: DictConfig, group: str) -> str:
+    """The option picked for a config group (`mlp` for model=mlp)."""
+    choices = OmegaConf.select(cfg, "hydra.runtime.choices")  # composed here, before a run
+    if choices is None:  # in a job, Hydra holds them
+        from hydra.core.hydra_config import HydraConfig
+
+        choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    return str(choices.get(group, "?"))
+
+
+def check_split(cfg: DictConfig) -> None:
+    """The validation set needs two samples (R² and the surfaces' spread need them), the
+    training set one batch."""
+    fractions = [OmegaConf.select(cfg, f"data.{k}_fraction") for k in ("val", "test")]
+    fractions = [f for f in fractions if f is not None]
+    if sum(fractions) >= 1:
+        raise ConfigError(
+            f"data.val_fraction + data.test_fraction = {sum(fractions):g}: must be < 1 "
+            "(the rest is the training set)"
+        )
+    n = OmegaConf.select(cfg, "data.n")
+    if not is_int(n):  # a data set of a fixed size (the digits)
+        return
+    held_out = [max(1, round(n * f)) for f in fractions]  # as descentlab.data.split cuts them
+    if held_out[0] < 2:
+        raise ConfigError(
+            f"data.n={n}, data.val_fraction={fractions[0]}: {held_out[0]} validation sample; "
+            "must be ≥ 2: raise either"
+        )
+    train = n - sum(held_out)
+    if train < 1:
+        raise ConfigError(f"data.n={n}: leaves no training sample after validation; raise it")
+    batch_size = OmegaConf.select(cfg, "data.batch_size")
+    if is_int(batch_size) and batch_size > train:
+        raise ConfigError(
+            f"data.batch_size={batch_size}: must be ≤ {train}, the training set's size "
+            f"(data.n={n} less validation); null: full batch"
+        )
 
 
 def check_checkpoint(cfg: DictConfig) -> None:
@@ -164,11 +383,37 @@ def check_checkpoint(cfg: DictConfig) -> None:
     import torch
 
     try:
-        step = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)[
-            "global_step"
-        ]
-    except Exception as error:
-        raise ConfigError(f"ckpt_path={ckpt_path}: not a Lightning checkpoint ({error})") from None
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+        step, saved = checkpoint["global_step"], checkpoint["state_dict"]
+    except Exception:
+        raise ConfigError(f"ckpt_path={ckpt_path}: not a Lightning checkpoint") from None
+    from hydra.utils import instantiate
+
+    model = instantiate(cfg.model)
+    here = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    there = {
+        k.removeprefix("model."): tuple(v.shape) for k, v in saved.items() if k[:6] == "model."
+    }
+    differs = [k for k in sorted(here.keys() | there.keys()) if here.get(k) != there.get(k)]
+    if differs:
+        name = differs[0]
+        raise ConfigError(
+            f"ckpt_path={ckpt_path}: saved from another model: its {name} is "
+            f"{there.get(name, 'absent')}, with model={choice(cfg, 'model')} here "
+            f"{here.get(name, 'absent')}; resume with the config it was saved with"
+        )
+    settings = [
+        set(group) - {"params"}
+        for group in instantiate(cfg.optimizer)(model.parameters()).param_groups
+    ]
+    saved_settings = [
+        set(g) - {"params"} for g in checkpoint["optimizer_states"][0]["param_groups"]
+    ]
+    if settings != saved_settings:
+        raise ConfigError(
+            f"ckpt_path={ckpt_path}: saved with another optimizer than "
+            f"optimizer={choice(cfg, 'optimizer')}; resume with the one it was saved with"
+        )
     max_steps = OmegaConf.select(cfg, "trainer.max_steps")
     every = OmegaConf.select(cfg, "trainer.val_check_interval")
     if is_int(max_steps) and max_steps > 0 and is_int(every) and max_steps - step < every:
@@ -265,15 +510,33 @@ def plugin_missing(group: str, choice: str) -> ConfigError:
     return ConfigError(f"{group}={choice}: its plugin is not installed; {fix}")
 
 
-def check_fresh_run_dir(run_dir: Path) -> None:
-    """A run never writes into a dir another run wrote: nothing a user produced is overwritten.
+def check_fresh_dir(key: str, path: Path) -> None:
+    """A run or a sweep writes only into a new or empty dir: nothing a user produced is
+    overwritten or mixed with another run's files.
 
     Lightning's DDP re-launches ranks > 0 into rank 0's run dir on purpose; those pass.
     """
     if int(os.environ.get("LOCAL_RANK", "0")) > 0:
         return
-    if (run_dir / ".hydra").exists() or (run_dir / "checkpoints").exists():
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{key}={path}: is a file; choose a new dir")
+    if path.is_dir() and any(path.iterdir()):
         raise ConfigError(
-            f"hydra.run.dir={run_dir}: already holds a run; choose a new dir "
-            "(runs are never overwritten)"
+            f"{key}={path}: already holds files; choose a new dir (nothing is overwritten)"
+        )
+    existing = next(p for p in [path.absolute(), *path.absolute().parents] if p.exists())
+    if not os.access(existing, os.W_OK):
+        raise ConfigError(f"{key}={path}: cannot be made here ({existing} is not writable)")
+
+
+JOB_IDS = ("hydra.job.num", "hydra.job.id", "hydra.job.override_dirname")
+
+
+def check_sweep_subdir(cfg: DictConfig) -> None:
+    """Each job of a sweep needs a dir of its own, or the jobs overwrite each other's files."""
+    subdir = str(OmegaConf.to_container(cfg.hydra.sweep, resolve=False)["subdir"])
+    if not any(name in subdir for name in JOB_IDS):
+        raise ConfigError(
+            f"hydra.sweep.subdir={subdir}: must differ from job to job; "
+            "use ${hydra.job.num} or ${hydra.job.override_dirname} in it"
         )

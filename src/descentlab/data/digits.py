@@ -13,6 +13,8 @@ class Digits(L.LightningDataModule):
     `seed`, kept as tensors. `in_features` and `out_features` are the data's shape, declared in
     the config so that the model's sizes can follow them by interpolation."""
 
+    task = "classification"  # class labels: cross-entropy and classification metrics
+
     def __init__(
         self,
         in_features: int,

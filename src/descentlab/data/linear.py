@@ -12,6 +12,8 @@ class LinearData(L.LightningDataModule):
     x has shape (n, 1) and y = w_true·x + b_true + ε with ε ~ N(0, noise²).
     """
 
+    task = "regression"  # real-valued targets: MSE and regression metrics
+
     def __init__(
         self,
         w_true: float,

@@ -11,6 +11,8 @@ class Nonlinear(L.LightningDataModule):
     """x ~ U(−2, 2), y = sin(3·x) + x/2 + ε with ε ~ N(0, noise²), drawn once from `seed`;
     x and y have shape (n, 1), so `in_features` and `out_features` must be 1."""
 
+    task = "regression"  # real-valued targets: MSE and regression metrics
+
     def __init__(
         self,
         in_features: int,
