@@ -402,14 +402,10 @@ def check_checkpoint(cfg: DictConfig) -> None:
             f"{there.get(name, 'absent')}, with model={choice(cfg, 'model')} here "
             f"{here.get(name, 'absent')}; resume with the config it was saved with"
         )
-    settings = [
-        set(group) - {"params"}
-        for group in instantiate(cfg.optimizer)(model.parameters()).param_groups
-    ]
-    saved_settings = [
-        set(g) - {"params"} for g in checkpoint["optimizer_states"][0]["param_groups"]
-    ]
-    if settings != saved_settings:
+    # each optimizer keeps its own settings in its state (Adam's betas, SGD's momentum);
+    # schedulers may add theirs (initial_lr)
+    settings = set(instantiate(cfg.optimizer)(model.parameters()).defaults)
+    if any(settings - set(g) for g in checkpoint["optimizer_states"][0]["param_groups"]):
         raise ConfigError(
             f"ckpt_path={ckpt_path}: saved with another optimizer than "
             f"optimizer={choice(cfg, 'optimizer')}; resume with the one it was saved with"
