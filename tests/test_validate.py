@@ -80,6 +80,11 @@ def test_the_defaults_pass(check):
         ("hydra.foo=1", "hydra.foo: no such key; hydra has run, sweep,"),
         ("+foo=1", "foo: nothing reads this key; the config has model, criterion"),
         ("optimizer.lr=0.1,0.2", "optimizer.lr=0.1,0.2: several values make a sweep; add -m"),
+        ("+model=mlp", "+model=mlp: model has an option already; model=mlp picks another"),
+        (
+            "optimizer.lr=[0.1",
+            "optimizer.lr=[0.1: not an override Hydra can read (no viable alternative at input",
+        ),
         # keys removed that the run reads
         ("~seed", "seed: required (conf/ sets it); set a value instead of ~seed"),
         ("~trainer.max_steps", "trainer.max_steps: required"),
@@ -183,9 +188,13 @@ def test_sweep_jobs_need_dirs_of_their_own(tmp_path: Path):
     )
 
 
-def test_informational_flags_go_straight_to_hydra():
+def test_informational_flags_print_any_config_that_composes():
     precheck(["--cfg", "job", "optimizer.lr=-1"])  # printing a config is not running it
     precheck(["--help", "optimizer.lr=-1"])
+    for flag in (["--cfg", "job"], ["--help"]):
+        with pytest.raises(Exception) as caught:
+            precheck([*flag, "foo=1"])  # Hydra's own: seven lines, or a traceback for --help
+        assert one_line(caught.value).startswith("foo: no such key; the config has")
 
 
 @pytest.mark.parametrize(

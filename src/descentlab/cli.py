@@ -19,7 +19,12 @@ from hydra._internal.utils import get_args_parser
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
+from hydra.errors import (
+    ConfigCompositionException,
+    HydraException,
+    MissingConfigException,
+    OverrideParseException,
+)
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -99,16 +104,21 @@ def main() -> None:
 
 def precheck(argv: list[str]) -> None:
     """Compose and validate the config of a single run, as Hydra is about to run it; a sweep
-    (-m, or an experiment that sets hydra.mode=MULTIRUN) gets `check_sweep`. Hydra's
-    informational flags go straight to Hydra."""
+    (-m, or an experiment that sets hydra.mode=MULTIRUN) gets `check_sweep`. With Hydra's
+    informational flags (--cfg, --help) the overrides are composed only, and without
+    overrides (the quick `descentlab --cfg job`) not at all."""
     args = get_args_parser().parse_args(argv)
     informational = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
     custom = args.config_path or args.config_name or args.config_dir or args.experimental_rerun
-    if informational or custom:
+    if custom:
         return
-    overrides = OverridesParser.create().parse_overrides(args.overrides)
+    overrides = parse(args.overrides)
     swept = [o for o in overrides if o.is_sweep_override()]
+    if informational and not overrides:
+        return  # `--cfg job` alone: nothing to check, and no second composition to wait for
     cfg = compose_config([o.input_line for o in overrides if not o.is_sweep_override()])
+    if informational:
+        return  # it prints, it does not run: a value out of range may be what one looks at
     if args.multirun or cfg.hydra.mode == RunMode.MULTIRUN:
         check_sweep(cfg, overrides)
         return
@@ -118,6 +128,21 @@ def precheck(argv: list[str]) -> None:
         )
     check_fresh_dir("hydra.run.dir", Path(cfg.hydra.run.dir))
     validate(cfg)
+
+
+def parse(overrides: list[str]) -> list[Override]:
+    """Hydra's parse of the overrides; one it cannot parse is named, with why."""
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_overrides([override])
+        except OverrideParseException as error:
+            why = str(error).splitlines()[0]  # the line before Hydra's link
+            raise ConfigError(
+                f"{override}: not an override Hydra can read ({why}); "
+                "see https://hydra.cc/docs/advanced/override_grammar/basic"
+            ) from None
+    return parser.parse_overrides(overrides)
 
 
 def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
@@ -209,6 +234,12 @@ def one_line(error: Exception) -> str:
     if isinstance(error, ConfigError):
         return str(error)
     text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    added = re.match(
+        r"Multiple values for (\S+)\. To override a value use 'override \1: (.+)'", text
+    )
+    if added:  # +model=mlp
+        group, option = added.groups()
+        return f"+{group}={option}: {group} has an option already; {group}={option} picks another"
     cause = str(error.__cause__ or "").strip().splitlines()
     if isinstance(error, ConfigCompositionException) and cause:  # "Error merging override …"
         text += f": {cause[0]}"
