@@ -155,3 +155,18 @@ def test_the_loss_curve_figure_kept_for_the_next_run_draws_what_a_fresh_one_draw
     again = figures.render(figures.draw_curve(small))
     assert figures.curve_axes.cache_info().currsize == 1
     assert np.array_equal(fresh, again)
+
+
+def test_a_plane_where_the_loss_is_the_same_everywhere_gets_a_note_not_an_error():
+    """An MLP whose units all start alike (init=constant) can have a flat loss around it."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from descentlab.figures import contours
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    grid = np.linspace(-1, 1, 5)
+    contours(fig, ax, grid, grid, np.full((5, 5), 4.5))
+    assert [t.get_text() for t in ax.texts] == ["L = 4.5 all over this plane"]
+    assert ax.get_xlim() == (-1.0, 1.0)

@@ -104,7 +104,7 @@ def test_the_defaults_pass(check):
         ("trainer.log_every_n_steps=abc", "trainer.log_every_n_steps=abc: must be an integer"),
         (
             "init=kaiming_normal init.nonlinearity=foo",
-            "init.nonlinearity=foo: must be one of linear, relu",
+            "init.nonlinearity=foo: must be one of linear, conv1d",
         ),
         ("optimizer=adam optimizer.betas=[2,3]", "optimizer.betas=[2, 3]: must be two numbers"),
         ("optimizer.nesterov=true", "optimizer.nesterov=true: needs optimizer.momentum > 0"),
@@ -302,3 +302,42 @@ def test_a_search_without_the_optuna_plugin_names_the_extra(tmp_path: Path):
         'pip install -e ".[optuna]"'
     )
     assert not (tmp_path / "multirun").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        "data=nonlinear model=mlp model.widths=[16],[32,32]",  # a sweep hands over plain lists
+        "optimizer=adam optimizer.betas=[0.9,0.999],[0.5,0.9]",
+        "model.bias=true freeze=[b],[]",
+        "optimizer.lr=0.1,0.5 hydra.sweep.subdir=lr_${optimizer.lr}",  # names a swept key
+        "init=kaiming_normal init.nonlinearity=conv2d,leaky_relu",  # calculate_gain's names
+    ],
+)
+def test_sweeps_of_valid_values_pass(tmp_path: Path, overrides):
+    precheck(["-m", f"hydra.sweep.dir={tmp_path}", *overrides.split()])
+
+
+def test_a_subdir_naming_a_key_the_sweep_does_not_vary_is_refused(tmp_path: Path):
+    with pytest.raises(Exception) as caught:
+        precheck(
+            [
+                "-m",
+                f"hydra.sweep.dir={tmp_path}",
+                "optimizer.lr=0.1,0.5",
+                "hydra.sweep.subdir=s${seed}",
+            ]
+        )
+    assert one_line(caught.value).startswith("hydra.sweep.subdir=s${seed}: must differ")
+
+
+def test_a_users_config_dir_with_relative_interpolations_and_options_of_its_own(tmp_path: Path):
+    """Options from hydra.searchpath are the sweeper's to check; ${.key} is relative."""
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "wide.yaml").write_text(
+        "_target_: torch.nn.Bilinear\nin1_features: 1\nin2_features: ${.in1_features}\n"
+        "out_features: 1\n"
+    )
+    search = f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
+    precheck([search, "model=wide", "init=none", f"hydra.run.dir={tmp_path / 'run'}"])
+    precheck(["-m", search, "model=wide,linear", f"hydra.sweep.dir={tmp_path / 'sweep'}"])

@@ -153,10 +153,11 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
     validated in full when it starts."""
     check_plugins(shared)
     check_fresh_dir("hydra.sweep.dir", Path(shared.hydra.sweep.dir))
-    check_sweep_subdir(shared)
+    check_sweep_subdir(shared, [o.key_or_group for o in overrides if o.is_sweep_override()])
     check_rules(shared, [o.key_or_group for o in overrides if not o.is_sweep_override()])
     swept = [o for o in overrides if o.is_discrete_sweep()]  # not Optuna's intervals
-    options = group_options([o.key_or_group for o in swept])
+    # options a user's hydra.searchpath brings are not listed here: the sweeper checks those
+    options = {} if shared.hydra.searchpath else group_options([o.key_or_group for o in swept])
     for override in swept:
         key = override.key_or_group
         for value in override.sweep_iterator():

@@ -43,5 +43,7 @@ def print_summary(line: str, logdir: Path | None) -> None:
 
 
 def typed(path: Path) -> Path:
-    """The path as one would type it here: relative to the working dir when inside it."""
-    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+    """The path as one would type it where the command was typed: relative to that working dir
+    when inside it (a job with hydra.job.chdir=true runs in its own dir)."""
+    here = Path(HydraConfig.get().runtime.cwd) if HydraConfig.initialized() else Path.cwd()
+    return path.relative_to(here) if path.is_relative_to(here) else path

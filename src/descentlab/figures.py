@@ -19,6 +19,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 if TYPE_CHECKING:
+    import torch
+
     from descentlab.surface import Contour, Curve, Slices, Trajectory
 
 
@@ -48,9 +50,24 @@ def encode(fig: Figure) -> tuple[bytes, int, int]:
     return png(image), height, width
 
 
-def contours(fig: Figure, ax: plt.Axes, a: object, b: object, loss: np.ndarray) -> None:
-    """Log-spaced contour lines of `loss` over the grid (a, b), with a colour bar."""
-    levels = np.geomspace(max(float(loss.min()), 1e-8), float(loss.max()), 20)
+def contours(
+    fig: Figure,
+    ax: plt.Axes,
+    a: "np.ndarray | torch.Tensor",
+    b: "np.ndarray | torch.Tensor",
+    loss: np.ndarray,
+) -> None:
+    """Log-spaced contour lines of `loss` over the grid (a, b), with a colour bar; where L is
+    the same all over the plane (an MLP whose units all start alike), a note saying so."""
+    finite = loss[np.isfinite(loss)]
+    low, high = max(float(finite.min(initial=np.inf)), 1e-8), float(finite.max(initial=0.0))
+    if not high > low * (1 + 1e-6):  # no levels to draw between
+        text = f"L = {high:.4g} all over this plane" if finite.size else "L is not finite here"
+        ax.set_xlim(float(a.min()), float(a.max()))
+        ax.set_ylim(float(b.min()), float(b.max()))
+        ax.text(0.5, 0.8, text, transform=ax.transAxes, ha="center", va="center")
+        return
+    levels = np.geomspace(low, high, 20)
     lines = ax.contour(a, b, loss, levels=levels, cmap="viridis", linewidths=0.8)
     fig.colorbar(lines, ax=ax, label="loss")
 

@@ -14,6 +14,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from descentlab.console import typed
+
 COLUMNS = [
     "job",
     "status",
@@ -136,8 +138,8 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         results = summarize(sweep_dir)
-        print(f"sweep: {len(results)} jobs, summary in {sweep_dir / 'summary.md'}")
-        print(f"see it: tensorboard --logdir {sweep_dir}")
+        print(f"sweep: {len(results)} jobs, summary in {typed(sweep_dir / 'summary.md')}")
+        print(f"see it: tensorboard --logdir {typed(sweep_dir)}")
         failed = [r for r in results if r["status"] == "failed"]
         if failed:
             names = "; ".join(f"job {r['job']} ({_params(r)}): {r.get('error')}" for r in failed)

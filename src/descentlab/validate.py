@@ -45,8 +45,13 @@ def is_bool(v: Any) -> bool:
     return isinstance(v, bool)
 
 
+def is_list(v: Any) -> bool:
+    """A list from a config, or one a sweep hands over (`model.widths=[16],[32,32]`)."""
+    return OmegaConf.is_list(v) or isinstance(v, list)
+
+
 def is_widths(v: Any) -> bool:
-    return OmegaConf.is_list(v) and len(v) > 0 and all(is_int(w) and w >= 1 for w in v)
+    return is_list(v) and len(v) > 0 and all(is_int(w) and w >= 1 for w in v)
 
 
 def one_of(*options: Any) -> tuple[Callable[[Any], bool], str]:
@@ -81,9 +86,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "optimizer.dampening": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
     "optimizer.nesterov": (is_bool, "true or false"),
     "optimizer.betas": (
-        lambda v: (
-            OmegaConf.is_list(v) and len(v) == 2 and all(is_number(b) and 0 <= b < 1 for b in v)
-        ),
+        lambda v: is_list(v) and len(v) == 2 and all(is_number(b) and 0 <= b < 1 for b in v),
         "two numbers in [0, 1), e.g. [0.9,0.999]",
     ),
     "optimizer.eps": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
@@ -105,7 +108,11 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "init.b": (is_number, "a number"),
     "init.gain": (lambda v: is_number(v) and v > 0, "a number > 0"),
     "init.mode": one_of("fan_in", "fan_out"),
-    "init.nonlinearity": one_of("linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu"),
+    "init.nonlinearity": one_of(  # torch.nn.init.calculate_gain's
+        *("linear", "conv1d", "conv2d", "conv3d"),
+        *("conv_transpose1d", "conv_transpose2d", "conv_transpose3d"),
+        *("sigmoid", "tanh", "relu", "leaky_relu", "selu"),
+    ),
     "model.bias": (is_bool, "true or false"),
     "model.widths": (is_widths, "a non-empty list of integers ≥ 1, e.g. [256,256]"),
     "model.channels": (is_widths, "a non-empty list of integers ≥ 1, e.g. [16,32]"),
@@ -138,7 +145,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "explain": (lambda v: is_int(v) and v >= 0, "an integer ≥ 0 (0: off)"),
     "ckpt_path": (lambda v: v is None or isinstance(v, str), "null or a checkpoint's path"),
     "freeze": (
-        lambda v: OmegaConf.is_list(v) and all(isinstance(n, str) for n in v),
+        lambda v: is_list(v) and all(isinstance(n, str) for n in v),
         "a list of parameter names, e.g. freeze=[b] ([]: none)",
     ),
     "callbacks.divergence.factor": (lambda v: is_number(v) and v > 1, "a number > 1"),
@@ -211,7 +218,7 @@ def check_interpolations(cfg: DictConfig) -> None:
     data=linear, or a key removed with ~) names both, instead of failing as the run builds.
     Resolvers (`${hydra:…}`) are theirs to fill when the run starts."""
     for path, value in leaves(OmegaConf.to_container(cfg, resolve=False)):
-        for name in re.findall(r"\$\{([\w.]+)\}", str(value)):
+        for name in re.findall(r"\$\{(\w[\w.]*)\}", str(value)):  # not ${.relative} ones
             if OmegaConf.select(cfg, name, default=UNSET) is UNSET:
                 group = name.split(".")[0]
                 raise ConfigError(
@@ -424,8 +431,6 @@ def check_freeze(cfg: DictConfig) -> None:
     names = cfg.get("freeze") or []
     if not names:
         return
-    if not OmegaConf.is_list(names) or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"freeze={names}: must be a list of parameter names, e.g. freeze=[b]")
     from hydra.utils import instantiate
 
     known = [name for name, _ in instantiate(cfg.model).named_parameters()]
@@ -528,10 +533,12 @@ def check_fresh_dir(key: str, path: Path) -> None:
 JOB_IDS = ("hydra.job.num", "hydra.job.id", "hydra.job.override_dirname")
 
 
-def check_sweep_subdir(cfg: DictConfig) -> None:
-    """Each job of a sweep needs a dir of its own, or the jobs overwrite each other's files."""
+def check_sweep_subdir(cfg: DictConfig, swept: list[str]) -> None:
+    """Each job of a sweep needs a dir of its own, or the jobs overwrite each other's files:
+    its subdir names the job or a `swept` key (lr_${optimizer.lr})."""
     subdir = str(OmegaConf.to_container(cfg.hydra.sweep, resolve=False)["subdir"])
-    if not any(name in subdir for name in JOB_IDS):
+    swept = [*swept, *(OmegaConf.select(cfg, "hydra.sweeper.params") or {})]
+    if not any(name in subdir for name in [*JOB_IDS, *(f"${{{key}}}" for key in swept)]):
         raise ConfigError(
             f"hydra.sweep.subdir={subdir}: must differ from job to job; "
             "use ${hydra.job.num} or ${hydra.job.override_dirname} in it"
