@@ -49,10 +49,12 @@ INITS = [-4, -2, 0, 1, 2, 4, 6, 8]
 
 
 def app(*args: str, cwd: Path) -> float:
-    """Wall time of one `python -m descentlab` command (Hydra's flags, such as -m, first)."""
+    """Wall time of one `python -m descentlab` command (Hydra's flags, such as -m, first), with
+    the explain table off where it runs."""
+    quiet = [] if "--cfg" in args else ["explain=0"]
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "descentlab", *args, "explain=0"],
+        [sys.executable, "-m", "descentlab", *args, *quiet],
         cwd=cwd,
         capture_output=True,
         text=True,
