@@ -102,6 +102,8 @@ def test_the_defaults_pass(check):
         ("criterion.reduction=none", "criterion.reduction=none: must be one of mean, sum"),
         ("scheduler.threshold_mode=foo", "scheduler.threshold_mode=foo: must be one of rel, abs"),
         ("trainer.log_every_n_steps=abc", "trainer.log_every_n_steps=abc: must be an integer"),
+        ("+trainer.max_epochs=abc", "trainer.max_epochs=abc: must be null or an integer ≥ -1"),
+        ("callbacks.explain.steps=abc", "callbacks.explain.steps=abc: must be an integer ≥ 0"),
         (
             "init=kaiming_normal init.nonlinearity=foo",
             "init.nonlinearity=foo: must be one of linear, conv1d",
@@ -341,3 +343,24 @@ def test_a_users_config_dir_with_relative_interpolations_and_options_of_its_own(
     search = f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
     precheck([search, "model=wide", "init=none", f"hydra.run.dir={tmp_path / 'run'}"])
     precheck(["-m", search, "model=wide,linear", f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+
+
+@pytest.mark.parametrize(
+    "key, overrides, expected",
+    [
+        ("data", "data=digits data.in_features=10", "data: digits have in_features=64"),
+        ("callbacks.hparams", "callbacks.hparams.params=abc", "callbacks.hparams: dictionary"),
+    ],
+)
+def test_what_a_constructor_refuses_is_one_line_naming_the_key(key, overrides, expected):
+    """train() builds each piece under `refused`: Hydra's block of lines becomes one."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from descentlab.cli import compose_config
+    from descentlab.errors import refused
+
+    with pytest.raises(InstantiationException) as caught:
+        instantiate(OmegaConf.select(compose_config(overrides.split()), key))
+    assert str(refused(caught.value)).startswith(expected)

@@ -18,4 +18,5 @@ def refused(error: InstantiationException) -> ConfigError:
     key = re.search(r"full_key: (\S+)", str(error))
     cause = error.__cause__
     reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-    return ConfigError(f"{key.group(1) if key else 'config'}: {reason}")
+    name = key.group(1) if key else "config"
+    return ConfigError(reason if reason.startswith(f"{name}:") else f"{name}: {reason}")

@@ -142,7 +142,12 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trainer.log_every_n_steps": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
     "trainer.num_sanity_val_steps": (lambda v: is_int(v) and v >= -1, "an integer ≥ -1"),
     "trainer.num_nodes": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
+    "trainer.max_epochs": (
+        lambda v: v is None or (is_int(v) and v >= -1),
+        "null or an integer ≥ -1",
+    ),
     "explain": (lambda v: is_int(v) and v >= 0, "an integer ≥ 0 (0: off)"),
+    "callbacks.explain.steps": (lambda v: is_int(v) and v >= 0, "an integer ≥ 0 (0: off)"),
     "ckpt_path": (lambda v: v is None or isinstance(v, str), "null or a checkpoint's path"),
     "freeze": (
         lambda v: is_list(v) and all(isinstance(n, str) for n in v),
