@@ -288,9 +288,10 @@ def check_relations(cfg: DictConfig) -> None:
     a, b = OmegaConf.select(cfg, "init.a"), OmegaConf.select(cfg, "init.b")
     if is_number(a) and is_number(b) and not a < b:
         raise ConfigError(f"init.a={a}, init.b={b}: must satisfy init.a < init.b")
-    momentum = OmegaConf.select(cfg, "optimizer.momentum")
-    dampening = OmegaConf.select(cfg, "optimizer.dampening")
-    if OmegaConf.select(cfg, "optimizer.nesterov") and not (momentum > 0 and dampening == 0):
+    momentum = OmegaConf.select(cfg, "optimizer.momentum", default=0)
+    dampening = OmegaConf.select(cfg, "optimizer.dampening", default=0)
+    nesterov_ok = is_number(momentum) and momentum > 0 and dampening == 0  # torch's SGD's rule
+    if OmegaConf.select(cfg, "optimizer.nesterov") is True and not nesterov_ok:
         raise ConfigError(
             f"optimizer.nesterov=true: needs optimizer.momentum > 0 and optimizer.dampening=0 "
             f"(they are {momentum} and {dampening})"
@@ -331,9 +332,8 @@ def check_task(cfg: DictConfig) -> None:
     if task is None:
         return
     metrics = cfg.get("metrics") or {}
-    for key, node in [("criterion", cfg.criterion)] + [
-        (f"metrics.{k}", metrics[k]) for k in metrics
-    ]:
+    pieces = {"criterion": cfg.criterion, **{f"metrics.{k}": metrics[k] for k in metrics}}
+    for key, node in pieces.items():
         other = task_of(str(OmegaConf.select(node, "_target_")))
         if other not in (None, task):
             group = key.partition(".")[0]
