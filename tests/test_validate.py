@@ -91,7 +91,7 @@ def test_the_defaults_pass(check):
         (
             "~optimizer.lr",
             "callbacks.hparams.params.optimizer.lr=${optimizer.lr}: this config has no "
-            "optimizer.lr (with optimizer=sgd)",
+            "optimizer.lr (with optimizer=sgd); set optimizer.lr rather than removing it",
         ),
         # values of the wrong type or range
         ("optimizer.lr='0.1'", "optimizer.lr='0.1': must be a number > 0"),
@@ -133,9 +133,12 @@ def test_the_defaults_pass(check):
         (
             "model=mlp",
             "model.in_features=${data.in_features}: this config has no data.in_features "
-            "(with data=linear)",
+            "(with data=linear); choose data=digits or data=nonlinear",
         ),
-        ("metrics=classification", "metrics.acc.num_classes=${data.out_features}: this config"),
+        (
+            "metrics=classification",
+            "metrics=classification: for classification, and data=linear is regression",
+        ),
         (
             "data=digits model=mlp criterion=mse",
             "criterion=mse: for regression, and data=digits is classification",

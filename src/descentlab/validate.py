@@ -183,6 +183,7 @@ def validate(cfg: DictConfig) -> None:
     for key in REQUIRED_VALUES:
         if OmegaConf.select(cfg, key, default=UNSET) is UNSET:
             raise ConfigError(f"{key}: required (conf/ sets it); set a value instead of ~{key}")
+    check_task(cfg)  # first: it names the mismatch that leaves an interpolation unresolved
     check_interpolations(cfg)
     check_rules(cfg)
     check_relations(cfg)
@@ -225,11 +226,30 @@ def check_interpolations(cfg: DictConfig) -> None:
     for path, value in leaves(OmegaConf.to_container(cfg, resolve=False)):
         for name in re.findall(r"\$\{(\w[\w.]*)\}", str(value)):  # not ${.relative} ones
             if OmegaConf.select(cfg, name, default=UNSET) is UNSET:
-                group = name.split(".")[0]
+                group, _, key = name.partition(".")
+                chosen = choice(cfg, group)
+                having = options_with(group, key)
+                if chosen in having:  # removed with ~
+                    fix = f"set {name} rather than removing it"
+                elif having:
+                    fix = "choose " + " or ".join(f"{group}={option}" for option in having)
+                else:
+                    fix = "choose options that go together"
                 raise ConfigError(
-                    f"{path}={value}: this config has no {name} (with {group}={choice(cfg, group)}"
-                    "); choose options that go together"
+                    f"{path}={value}: this config has no {name} (with {group}={chosen}); {fix}"
                 )
+
+
+def options_with(group: str, key: str) -> list[str]:
+    """The options of a config group in conf/ whose file sets `key` (data=digits, nonlinear
+    for in_features)."""
+    from descentlab.cli import CONF_DIR
+
+    return [
+        f.stem
+        for f in sorted((CONF_DIR / group).glob("*.yaml"))
+        if key and OmegaConf.select(OmegaConf.load(f), key, default=UNSET) is not UNSET
+    ]
 
 
 def leaves(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -297,7 +317,6 @@ def check_relations(cfg: DictConfig) -> None:
             f"(they are {momentum} and {dampening})"
         )
     check_split(cfg)
-    check_task(cfg)
 
 
 # The losses and metrics that need class labels or real-valued targets; a data module says
