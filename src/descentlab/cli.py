@@ -133,16 +133,19 @@ def precheck(argv: list[str]) -> None:
 def parse(overrides: list[str]) -> list[Override]:
     """Hydra's parse of the overrides; one it cannot parse is named, with why."""
     parser = OverridesParser.create()
-    for override in overrides:
-        try:
-            parser.parse_overrides([override])
-        except OverrideParseException as error:
-            why = str(error).splitlines()[0]  # the line before Hydra's link
-            raise ConfigError(
-                f"{override}: not an override Hydra can read ({why}); "
-                "see https://hydra.cc/docs/advanced/override_grammar/basic"
-            ) from None
-    return parser.parse_overrides(overrides)
+    try:
+        return parser.parse_overrides(overrides)
+    except OverrideParseException:
+        for override in overrides:  # which one
+            try:
+                parser.parse_overrides([override])
+            except OverrideParseException as error:
+                why = str(error).splitlines()[0]  # the line before Hydra's link
+                raise ConfigError(
+                    f"{override}: not an override Hydra can read ({why}); "
+                    "see https://hydra.cc/docs/advanced/override_grammar/basic"
+                ) from None
+        raise
 
 
 def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
@@ -151,10 +154,11 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
     one per job, each value set or swept against its key's rules, each swept option, and the
     keys of its first job. Hydra's sweeper then composes each swept value, and each job is
     validated in full when it starts."""
+    fixed = [o for o in overrides if not o.is_sweep_override()]
     check_plugins(shared)
     check_fresh_dir("hydra.sweep.dir", Path(shared.hydra.sweep.dir))
     check_sweep_subdir(shared, [o.key_or_group for o in overrides if o.is_sweep_override()])
-    check_rules(shared, [o.key_or_group for o in overrides if not o.is_sweep_override()])
+    check_rules(shared, [o.key_or_group for o in fixed])
     swept = [o for o in overrides if o.is_discrete_sweep()]  # not Optuna's intervals
     # options a user's hydra.searchpath brings are not listed here: the sweeper checks those
     options = {} if shared.hydra.searchpath else group_options([o.key_or_group for o in swept])
@@ -167,18 +171,15 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
                 )
             check_value(key, value)
     first = [f"{o.get_key_element()}={next(o.sweep_string_iterator())}" for o in swept]
-    check_top_level(
-        compose_config([o.input_line for o in overrides if not o.is_sweep_override()] + first)
-    )
+    check_top_level(compose_config([o.input_line for o in fixed] + first))
 
 
 def group_options(names: list[str]) -> dict[str, list[str]]:
     """The options of those of `names` that are config groups."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
-        return {
-            name: loader.get_group_options(name) for name in names if loader.get_group_options(name)
-        }
+        options = {name: loader.get_group_options(name) for name in names}
+    return {name: found for name, found in options.items() if found}
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
