@@ -105,6 +105,34 @@ def test_joblib_sweep_records_a_failing_job_and_fails_at_the_end(tmp_path):
     assert float(table["2"]["final_loss"]) < 0.02
 
 
+def test_joblib_sends_jobs_two_at_a_time_each_with_its_own_config(tmp_path):
+    """8 jobs on 2 workers go in batches of two (hydra.launcher.batch_size: 2), which share one
+    pickled copy of the sweep's config and Hydra's state: each job still runs its own values."""
+    out = tmp_path / "sweep"
+    proc = sweep(
+        tmp_path,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "optimizer.lr=0.1,0.5",
+        "init.value=-2,0,5,8",
+        "scheduler=none",
+        "trainer.max_steps=20",
+        f"hydra.sweep.dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr
+    h, w_star = seed_theory()
+    table = rows(out)
+    pairs = {(float(r["optimizer.lr"]), float(r["init.value"])) for r in table}
+    assert pairs == {(lr, w0) for lr in (0.1, 0.5) for w0 in (-2, 0, 5, 8)}
+    for row in table:
+        lr, w0 = float(row["optimizer.lr"]), float(row["init.value"])
+        expected = w_star + (1 - lr * h) ** 20 * (w0 - w_star)  # e[k] = (1 − lr·h)^k · e[0]
+        assert float(row["final_w"]) == pytest.approx(expected, abs=1e-4), row
+        job_overrides = (out / row["job"] / ".hydra" / "overrides.yaml").read_text()
+        assert f"optimizer.lr={row['optimizer.lr']}" in job_overrides
+        assert f"init.value={row['init.value']}" in job_overrides
+
+
 def test_submitit_local_sweep(tmp_path):
     out = tmp_path / "sweep"
     proc = sweep(
