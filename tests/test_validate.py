@@ -348,10 +348,35 @@ def test_a_users_config_dir_with_relative_interpolations_and_options_of_its_own(
     precheck(["-m", search, "model=wide,linear", f"hydra.sweep.dir={tmp_path / 'sweep'}"])
 
 
+def test_a_users_own_class_gives_a_key_its_own_meaning(tmp_path: Path, monkeypatch):
+    """The rules describe descentlab's, torch's and Lightning's constructors: `activation: elu`
+    is not one of the MLP's activations, but a user's model may take it."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "my_gated.py").write_text(
+        "from torch import nn\n\n"
+        "class Gated(nn.Module):\n"
+        "    def __init__(self, activation: str, widths: int):\n"
+        "        super().__init__()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "pkg"))
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "gated.yaml").write_text(
+        "_target_: my_gated.Gated\nactivation: elu\nwidths: 8\n"
+    )
+    search = f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
+    precheck([search, "model=gated", "init=none", f"hydra.run.dir={tmp_path / 'run'}"])
+    sweep_dir = f"hydra.sweep.dir={tmp_path / 'sweep'}"
+    precheck(["-m", search, "model=gated", "model.activation=elu,selu", sweep_dir])
+    with pytest.raises(Exception) as caught:  # the MLP's own key is still checked
+        precheck(["data=digits", "model=mlp", "init=none", "model.activation=elu"])
+    assert one_line(caught.value).startswith("model.activation=elu: must be one of relu")
+
+
 @pytest.mark.parametrize(
     "key, overrides, expected",
     [
         ("data", "data=digits data.in_features=10", "data: digits have in_features=64"),
+        ("data", "data=digits data.batch_size=99999", "data.batch_size=99999: must be ≤ 1257,"),
         ("callbacks.hparams", "callbacks.hparams.params=abc", "callbacks.hparams: dictionary"),
     ],
 )

@@ -169,7 +169,7 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
                 raise ConfigError(
                     f"{key}={value}: no such option; choose one of {', '.join(options[key])}"
                 )
-            check_value(key, value)
+            check_value(shared, key, value)
     first = [f"{o.get_key_element()}={next(o.sweep_string_iterator())}" for o in swept]
     check_top_level(compose_config([o.input_line for o in fixed] + first))
 

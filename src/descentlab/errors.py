@@ -14,9 +14,10 @@ class ConfigError(CompactHydraException, ValueError):
 
 def refused(error: InstantiationException) -> ConfigError:
     """Hydra's "Error in call to target …" block as one line: the key it built, and the first
-    line of what the constructor said."""
+    line of what the constructor said (as it is where that names the key or one below it)."""
     key = re.search(r"full_key: (\S+)", str(error))
     cause = error.__cause__
     reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
     name = key.group(1) if key else "config"
-    return ConfigError(reason if reason.startswith(f"{name}:") else f"{name}: {reason}")
+    named = reason.startswith((f"{name}:", f"{name}."))
+    return ConfigError(reason if named else f"{name}: {reason}")

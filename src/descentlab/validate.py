@@ -209,11 +209,19 @@ def check_rules(cfg: DictConfig, keys: Iterable[str] = RULES) -> None:
         parent, _, leaf = key.rpartition(".")
         node = OmegaConf.select(cfg, parent) if parent else cfg
         if OmegaConf.is_dict(node) and leaf in node and not OmegaConf.is_interpolation(node, leaf):
-            check_value(key, node[leaf])
+            check_value(cfg, key, node[leaf])
 
 
-def check_value(key: str, value: Any) -> None:
-    if key in RULES:
+RULED = ("descentlab.", "torch.", "lightning.")  # the constructors RULES describe
+
+
+def check_value(cfg: DictConfig, key: str, value: Any) -> None:
+    """`value` for `key` against its rule, unless the key belongs to a class of the user's own
+    (`model=two_layer`): there `activation: elu` may mean something else, for its constructor
+    to check."""
+    parent = key.rpartition(".")[0]
+    target = OmegaConf.select(cfg, f"{parent}._target_", default=None) if parent else None
+    if key in RULES and (not isinstance(target, str) or target.startswith(RULED)):
         ok, allowed = RULES[key]
         if not ok(value):
             raise ConfigError(f"{key}={shown(value)}: must be {allowed}")
@@ -383,9 +391,9 @@ def check_split(cfg: DictConfig) -> None:
             "(the rest is the training set)"
         )
     n = OmegaConf.select(cfg, "data.n")
-    if not is_int(n):  # a data set of a fixed size (the digits)
+    if not is_int(n):  # a data set of a fixed size (the digits): its module checks the batch
         return
-    held_out = [max(1, round(n * f)) for f in fractions]  # as descentlab.data.split cuts them
+    held_out = [max(1, round(n * f)) for f in fractions]  # as the data modules cut them
     if held_out[0] < 2:
         raise ConfigError(
             f"data.n={n}, data.val_fraction={fractions[0]}: {held_out[0]} validation sample; "

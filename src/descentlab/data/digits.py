@@ -39,6 +39,11 @@ class Digits(L.LightningDataModule):
             val,
             test,
         )
+        if batch_size is not None and batch_size > len(self.x_train):
+            raise ValueError(
+                f"data.batch_size={batch_size}: must be ≤ {len(self.x_train)}, the digits' "
+                "training set; null: full batch"
+            )
 
     def train_dataloader(self) -> Batches:
         return training_batches(
