@@ -27,6 +27,22 @@ def errors(logged, w_star: float) -> list[float]:
     return [w - w_star for _, w in logged["param/w"]]
 
 
+def theory_text(run_dir) -> str:
+    """The theory panel as the run wrote it to TensorBoard (text `theory`)."""
+    events = EventAccumulator(str(run_dir), size_guidance={"tensors": 0})
+    events.Reload()
+    return events.Tensors("theory/text_summary")[-1].tensor_proto.string_val[0].decode()
+
+
+def explain_rows(stdout: str) -> list[list[str]]:
+    """The cells of the explain table's rows, as printed."""
+    return [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in stdout.splitlines()
+        if line.startswith("│") and len(line.split("│")) == 10
+    ]
+
+
 def test_overshoot_alternates_and_contracts_at_1_minus_lr_h(run_app):
     proc, run_dir, _ = run_app("experiment=overshoot", name="overshoot")
     assert proc.returncode == 0, proc.stderr
@@ -38,9 +54,7 @@ def test_overshoot_alternates_and_contracts_at_1_minus_lr_h(run_app):
     for a, b in itertools.pairwise(e):
         assert a * b < 0  # w jumps past w* every step
         assert abs(b / a) == pytest.approx(abs(1 - lr * h), rel=1e-3)
-    events = EventAccumulator(str(run_dir), size_guidance={"tensors": 0})
-    events.Reload()
-    text = events.Tensors("theory/text_summary")[-1].tensor_proto.string_val[0].decode()
+    text = theory_text(run_dir)
     assert f"{2 / h:.4g}" in text and f"{abs(1 - lr * h):.4g}" in text
     assert "theory vs this run" in proc.stdout
 
@@ -74,11 +88,7 @@ def test_seed_example_converges_monotonically_and_explains_its_first_steps(run_a
     e = errors(scalars(run_dir), w_star)
     assert all(v < 0 for v in e)  # w approaches w* from below, never passes it
     assert all(abs(b) < abs(a) for a, b in itertools.pairwise(e))
-    rows = [
-        [cell.strip() for cell in line.split("│")[1:-1]]
-        for line in proc.stdout.splitlines()
-        if line.startswith("│") and len(line.split("│")) == 10
-    ]
+    rows = explain_rows(proc.stdout)
     assert [int(r[0]) for r in rows] == list(range(10))
     for _step, w, _, autograd, formula, lr, lr_grad, new_w in rows:
         assert float(autograd) == pytest.approx(float(formula), rel=1e-4)
@@ -95,6 +105,56 @@ def test_freeze_and_explain_show_a_frozen_parameter(run_app):
     assert {v for _, v in logged["param/w"]} == {1.0}
     assert "grad/w" not in logged and "grad/b" in logged
     assert proc.stdout.count("frozen") >= 6  # autograd and lr·dL/dw, on each of 3 rows
+
+
+def test_explain_with_a_summed_loss_gives_autograds_gradient(run_app):
+    """criterion.reduction=sum: dL/dw = 2·sum(x·(w·x − y)), n times the mean's."""
+    proc, _, _ = run_app(
+        "criterion.reduction=sum", "optimizer.lr=0.001", "trainer.max_steps=10", name="sum"
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = explain_rows(proc.stdout)
+    assert len(rows) == 10
+    for _step, _w, _, autograd, formula, *_ in rows:
+        assert float(autograd) == pytest.approx(float(formula), rel=1e-4)
+
+
+def test_a_frozen_bias_is_a_constant_in_the_theory(run_app):
+    """freeze=[b]: w alone fits y − b, with h = 2·mean(x²) and w* = mean(x·(y − b))/mean(x²)."""
+    proc, run_dir, _ = run_app(
+        "model.bias=true", "freeze=[b]", "trainer.max_steps=150", "explain=0", name="frozen-b"
+    )
+    assert proc.returncode == 0, proc.stderr
+    from descentlab import theory
+    from descentlab.data.linear import LinearData
+
+    d = LinearData(3.0, 0.0, 256, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    logged = scalars(run_dir)
+    b = logged["param/b"][0][1]
+    assert {v for _, v in logged["param/b"]} == {b}  # frozen at its initial value
+    x, y = d.x_train.double(), d.y_train.double() - b
+    h = float(2 * (x * x).mean())
+    w_star = float((x * y).mean() / (x * x).mean())
+    joint = theory.least_squares(d.x_train, d.y_train, bias=True)["w"]  # b free: not this run
+    assert abs(w_star - joint) > 1e-3
+    text = theory_text(run_dir)
+    assert f"| h = 2·mean(x²) | {h:.4g} |" in text and f"| w* | {w_star:.5g} |" in text
+    assert f"(w* = {w_star:.5f})" in proc.stdout
+    assert logged["param/w"][-1][1] == pytest.approx(w_star, abs=1e-4)
+
+
+def test_the_theory_panel_gives_no_rate_for_sgd_with_weight_decay(run_app):
+    """Weight decay λ moves the fixed point and the rate, to |1 − lr·(h + λ)|: the panel keeps h
+    and w* and says n/a for the rest, instead of 2/h and |1 − lr·h|."""
+    proc, run_dir, _ = run_app(
+        "optimizer.weight_decay=0.5", "trainer.max_steps=20", "explain=0", name="decay"
+    )
+    assert proc.returncode == 0, proc.stderr
+    h, w_star = seed_data()
+    text = theory_text(run_dir)
+    assert f"| w* | {w_star:.5g} |" in text
+    assert "n/a: SGD with weight decay, dampening or Nesterov" in text
+    assert f"{2 / h:.4g}" not in text and f"{abs(1 - 0.1 * h):.4g}" not in text
 
 
 def test_digits_mlp_reaches_95_percent_in_under_a_minute_with_its_layer_names(run_app):

@@ -85,3 +85,31 @@ def test_hessian_and_optimum_match_autograd_and_the_normal_equations():
     assert grad.abs().max() < 1e-10  # the gradient vanishes at (w*, b*)
     w_star = theory.least_squares(x, y, bias=False)["w"]
     assert theory.dL_dw(w_star, x, y) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_dL_dw_of_a_summed_loss_is_autograds():
+    torch.manual_seed(0)
+    x, y = torch.randn(20, dtype=torch.float64), torch.randn(20, dtype=torch.float64)
+    w = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    for reduction in ("mean", "sum"):
+        w.grad = None
+        torch.nn.MSELoss(reduction=reduction)(w * x + 0.2, y).backward()
+        assert theory.dL_dw(0.7, x, y, 0.2, reduction) == pytest.approx(w.grad.item())
+
+
+@pytest.mark.parametrize(
+    "optimizer, momentum",
+    [
+        ({"momentum": 0.0}, 0.0),
+        ({"momentum": 0.9}, 0.9),
+        ({"momentum": 0.0, "dampening": 0.5}, 0.0),  # no momentum buffer to dampen
+        ({"momentum": 0.9, "dampening": 0.5}, None),
+        ({"momentum": 0.9, "nesterov": True}, None),
+        ({"weight_decay": 0.01}, None),
+        ("adam", None),
+    ],
+)
+def test_heavy_ball_is_the_sgd_the_closed_forms_describe(optimizer, momentum):
+    w = [torch.nn.Parameter(torch.zeros(1))]
+    built = torch.optim.Adam(w) if optimizer == "adam" else torch.optim.SGD(w, lr=0.1, **optimizer)
+    assert theory.heavy_ball(built) == momentum

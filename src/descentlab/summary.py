@@ -6,7 +6,7 @@ import torch
 
 from descentlab.models.linear import Linear
 from descentlab.module import DescentModule
-from descentlab.theory import critical_lr, hessian, least_squares
+from descentlab.theory import critical_lr, heavy_ball, hessian, least_squares
 
 
 @torch.no_grad()
@@ -28,28 +28,42 @@ def final_metrics(module: DescentModule, data: Any) -> dict[str, float]:
     return {key: float(value) for key, value in metrics.items()}
 
 
-def optimum(module: DescentModule, data: Any) -> dict[str, float] | None:
-    """w* (and b*) from the training data, where the model is linear with an MSE loss."""
-    model, criterion = module.model, module.criterion
-    if not isinstance(model, Linear) or not isinstance(criterion, torch.nn.MSELoss):
+def problem(module: DescentModule, data: Any) -> tuple[torch.Tensor, torch.Tensor, bool] | None:
+    """(x, y, bias): the least-squares fit the run's steps descend, where the theory covers the
+    run: the linear model with an MSE loss, w trained. A frozen b (freeze=[b]) is a constant
+    there: w alone fits y − b."""
+    model = module.model
+    if not isinstance(model, Linear) or not isinstance(module.criterion, torch.nn.MSELoss):
         return None
-    return least_squares(data.x_train, data.y_train, bias=model.b is not None)
+    if not model.w.requires_grad:
+        return None
+    if model.b is not None and not model.b.requires_grad:
+        return data.x_train, data.y_train - float(model.b), False
+    return data.x_train, data.y_train, model.b is not None
+
+
+def optimum(module: DescentModule, data: Any) -> dict[str, float] | None:
+    """w* (and b*, where b trains) from the training data, where the theory covers the run."""
+    fit = problem(module, data)
+    return None if fit is None else least_squares(*fit)
 
 
 def curvature(module: DescentModule, data: Any) -> float | None:
-    """h = 2·mean(x²) (λ_max of the Hessian with a bias), where the theory covers the run."""
-    if optimum(module, data) is None:
+    """h = 2·mean(x²) (λ_max of the Hessian where b trains), where the theory covers the run."""
+    fit = problem(module, data)
+    if fit is None:
         return None
-    h = float(torch.linalg.eigvalsh(hessian(data.x_train, module.model.b is not None)).max())
-    return h * len(data.x_train) if module.criterion.reduction == "sum" else h
+    x, _, bias = fit
+    h = float(torch.linalg.eigvalsh(hessian(x, bias)).max())
+    return h * len(x) if module.criterion.reduction == "sum" else h
 
 
 def critical(module: DescentModule, data: Any, optimizer: torch.optim.Optimizer) -> float | None:
-    """The lr above which plain SGD diverges, 2·(1 + μ)/λ_max, where the theory covers the run."""
-    h = curvature(module, data)
-    if h is None or not isinstance(optimizer, torch.optim.SGD):
+    """The lr above which SGD diverges, 2·(1 + μ)/λ_max, where the theory covers the run."""
+    h, momentum = curvature(module, data), heavy_ball(optimizer)
+    if h is None or momentum is None:
         return None
-    return critical_lr(h, optimizer.param_groups[0].get("momentum", 0.0))
+    return critical_lr(h, momentum)
 
 
 def diverged_line(step: int, loss: float, factor: float, lr: float, lr_crit: float | None) -> str:
@@ -66,7 +80,7 @@ def summary_line(final: dict[str, float], best: dict[str, float] | None, steps: 
     parts = []
     for name in ("w", "b"):
         if f"final/{name}" in final:
-            star = f" ({name}* = {best[name]:.5f})" if best else ""
+            star = f" ({name}* = {best[name]:.5f})" if best and name in best else ""
             parts.append(f"{name} = {final[f'final/{name}']:.5f}{star}")
     parts.append(f"loss = {final['final/train_loss']:.6g}")
     if not parts[:-1]:  # no scalar weights to show: the validation metrics instead

@@ -14,9 +14,13 @@ import math
 import torch
 
 
-def dL_dw(w: float, x: torch.Tensor, y: torch.Tensor, b: float = 0.0) -> float:
-    """dL/dw = 2·mean(x·(w·x + b − y)), the gradient autograd puts in `w.grad`."""
-    return float(2 * (x * (w * x + b - y)).mean())
+def dL_dw(
+    w: float, x: torch.Tensor, y: torch.Tensor, b: float = 0.0, reduction: str = "mean"
+) -> float:
+    """dL/dw = 2·mean(x·(w·x + b − y)), the gradient autograd puts in `w.grad`; 2·sum(…) where
+    L sums the squared errors (criterion.reduction=sum)."""
+    terms = 2 * x * (w * x + b - y)
+    return float(terms.sum() if reduction == "sum" else terms.mean())
 
 
 def hessian(x: torch.Tensor, bias: bool) -> torch.Tensor:
@@ -36,6 +40,19 @@ def least_squares(x: torch.Tensor, y: torch.Tensor, bias: bool) -> dict[str, flo
     design = torch.stack([x, torch.ones_like(x)], dim=1)
     w, b = torch.linalg.lstsq(design, y.unsqueeze(1)).solution.flatten().tolist()
     return {"w": w, "b": b}
+
+
+def heavy_ball(optimizer: torch.optim.Optimizer) -> float | None:
+    """μ, where the optimizer steps as these closed forms assume (SGD: v ← μ·v + g; w ← w − η·v);
+    None where it does not: another optimizer, or SGD with weight decay (which moves the optimum
+    and adds to the curvature), dampening or Nesterov's look-ahead."""
+    if not isinstance(optimizer, torch.optim.SGD):
+        return None
+    group = optimizer.param_groups[0]
+    momentum = float(group.get("momentum", 0.0))
+    if group.get("weight_decay") or (momentum and (group.get("dampening") or group["nesterov"])):
+        return None
+    return momentum
 
 
 def critical_lr(h: float, momentum: float = 0.0) -> float:

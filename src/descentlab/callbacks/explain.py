@@ -5,6 +5,7 @@ import math
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import Callback
@@ -33,6 +34,7 @@ class Explain(Callback):
             and not in_sweep
             and trainer.is_global_zero
             and isinstance(pl_module.model, Linear)
+            and isinstance(pl_module.criterion, torch.nn.MSELoss)
         )
         self.rows = []
 
@@ -54,9 +56,9 @@ class Explain(Callback):
                 "step": trainer.global_step,
                 "w": w,
                 "dL/dw autograd": grad,  # None: w is frozen (requires_grad=False)
-                "dL/dw formula": theory.dL_dw(
-                    w, x.double(), y.double(), b
-                ),  # 2·mean(x·(w·x + b − y))
+                "dL/dw formula": theory.dL_dw(  # 2·mean(x·(w·x + b − y))
+                    w, x.double(), y.double(), b, pl_module.criterion.reduction
+                ),
                 "lr": optimizer.param_groups[0]["lr"],
             }
         )

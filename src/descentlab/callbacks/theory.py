@@ -1,9 +1,10 @@
 """The theory panel: what the closed forms predict for this run, next to what it did.
 
-For the linear model with an MSE loss and plain SGD (momentum allowed): the curvature h, w*,
-the optimal lr 1/h, the critical lr 2/h (2·(1 + μ)/h), the predicted contraction of |w − w*|
-per step, and the contraction the run measured on its first `steps` steps. Written to
-TensorBoard as text (`theory`) and printed at the end.
+For the linear model with an MSE loss: the curvature h, w* and the optimal lr 1/h; with SGD
+as the closed forms assume it (momentum allowed; no weight decay, dampening or Nesterov), the
+critical lr 2/h (2·(1 + μ)/h), the predicted contraction of |w − w*| per step, and the
+contraction the run measured on its first `steps` steps. Written to TensorBoard as text
+(`theory`) and printed at the end.
 """
 
 import itertools
@@ -18,6 +19,7 @@ from torch.optim import Optimizer
 from descentlab import theory
 from descentlab.console import console
 from descentlab.models.linear import Linear
+from descentlab.summary import problem
 
 
 class Theory(Callback):
@@ -26,9 +28,8 @@ class Theory(Callback):
 
     def applies(self, pl_module: L.LightningModule, trainer: L.Trainer) -> bool:
         return (
-            isinstance(pl_module.model, Linear)
-            and isinstance(pl_module.criterion, torch.nn.MSELoss)
-            and hasattr(trainer.datamodule, "x_train")
+            hasattr(trainer.datamodule, "x_train")
+            and problem(pl_module, trainer.datamodule) is not None
         )
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -58,42 +59,44 @@ class Theory(Callback):
         console.print(panel)
 
     def rows(self, trainer: L.Trainer, pl_module: L.LightningModule) -> list[tuple[str, str, str]]:
-        data, model = trainer.datamodule, pl_module.model
-        bias = model.b is not None
-        hessian = theory.hessian(data.x_train, bias)
+        x, y, bias = problem(pl_module, trainer.datamodule)
+        hessian = theory.hessian(x, bias)
         if pl_module.criterion.reduction == "sum":
-            hessian = hessian * len(data.x_train)  # L summed over n samples: n times the curvature
+            hessian = hessian * len(x)  # L summed over n samples: n times the curvature
         curvatures = torch.linalg.eigvalsh(hessian).tolist()  # [h], or the Hessian's eigenvalues
         h, h_min = max(curvatures), min(curvatures)
-        best = theory.least_squares(data.x_train, data.y_train, bias)
+        best = theory.least_squares(x, y, bias)
         optimizer = trainer.optimizers[0]
-        group = optimizer.param_groups[0]
-        sgd = isinstance(optimizer, torch.optim.SGD)
-        momentum = float(group.get("momentum", 0.0)) if sgd else 0.0
-        lr = self.lrs[0] if self.lrs else group["lr"]
+        momentum = theory.heavy_ball(optimizer)
+        lr = self.lrs[0] if self.lrs else optimizer.param_groups[0]["lr"]
         rows = [
             (
                 "λ_max, λ_min of the Hessian" if bias else "h = 2·mean(x²)",
                 f"{h:.4g}, {h_min:.4g}" if bias else f"{h:.4g}",
                 "",
             ),
-            ("w*", f"{best['w']:.5g}", f"{model.w.item():.5g} (final w)"),
+            ("w*", f"{best['w']:.5g}", f"{pl_module.model.w.item():.5g} (final w)"),
             (
                 "optimal lr " + ("2/(λ_max + λ_min)" if bias else "1/h"),
                 f"{2 / (h + h_min):.4g}",
                 "",
             ),
+        ]
+        if momentum is None:
+            why = (
+                "SGD with weight decay, dampening or Nesterov"
+                if isinstance(optimizer, torch.optim.SGD)
+                else f"{type(optimizer).__name__} rescales steps"
+            )
+            rows.append(("critical lr, contraction per step", f"n/a: {why}", f"lr = {lr:.4g}"))
+            return rows
+        rows.append(
             (
                 "critical lr " + ("2·(1+μ)/" if momentum else "2/") + ("λ_max" if bias else "h"),
                 f"{theory.critical_lr(h, momentum):.4g}",
                 f"lr = {lr:.4g}",
-            ),
-        ]
-        if not sgd:
-            rows.append(
-                ("contraction per step", f"n/a: {type(optimizer).__name__} rescales steps", "")
             )
-            return rows
+        )
         errors = [w - best["w"] for w in torch.stack(self.w).tolist()] if self.w else []
         # the first steps, while lr is still the starting lr
         pairs = itertools.takewhile(lambda p: p[1] == lr, zip(errors, self.lrs, strict=True))
