@@ -32,6 +32,7 @@ class Record(Callback):
 def fit(tmp_path, model, steps=30, lr=0.1, **surface_args):
     data = LinearData(3.0, -1.0, 128, 0.1, "normal", 1.0, 0.25, None, seed=0)
     args = {"points": 8, "snapshots": 40, "resolution": 11, "max_samples": 2048, "every_n_steps": 0}
+    args["seed"] = 0
     callback = LossSurface(**{**args, **surface_args})
     record = Record() if isinstance(model, Linear) else Callback()
     trainer = L.Trainer(
@@ -111,6 +112,21 @@ def test_slices_pass_through_the_final_loss(tmp_path):
     assert t.path[-1].abs().max().item() < 1e-5  # the final weights are the origin
     assert 0 < t.explained[1] <= t.explained[0] <= 1
     assert {p.name for p in tmp_path.glob("loss_*.png")} == {"loss_slices.png", "loss_pca.png"}
+
+
+def test_the_slices_directions_follow_the_seed(tmp_path):
+    """The same run with seed=1 slices the loss along other random directions; with seed=0
+    again, along the same ones."""
+
+    def line(seed: int, name: str) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+        callback, _, _ = fit(tmp_path / name, model, steps=10, lr=0.05, seed=seed)
+        return callback.slices.line
+
+    first = line(0, "a")
+    assert torch.equal(line(0, "b"), first)
+    assert not torch.allclose(line(1, "c"), first)
 
 
 def test_a_straight_path_is_one_principal_direction():

@@ -146,7 +146,7 @@ def slices(
     y: torch.Tensor,
     params: Params,
     generator: torch.Generator,
-    points: int = 21,
+    points: int,
     span: float = 1.0,
 ) -> Slices:
     d1, d2 = filter_normalized(params, generator), filter_normalized(params, generator)
@@ -196,7 +196,7 @@ def pca_trajectory(
     y: torch.Tensor,
     params: Params,
     snapshots: torch.Tensor,
-    points: int = 21,
+    points: int,
 ) -> Trajectory:
     final = flatten(params)
     offsets = snapshots - final  # (K, P): where each recorded θ was, seen from the end

@@ -25,11 +25,18 @@ from descentlab.theory import least_squares
 
 class LossSurface(Callback):
     def __init__(
-        self, points: int, snapshots: int, resolution: int, max_samples: int, every_n_steps: int
+        self,
+        points: int,
+        snapshots: int,
+        resolution: int,
+        max_samples: int,
+        every_n_steps: int,
+        seed: int,
     ) -> None:
         self.points, self.snapshots = points, snapshots
         self.resolution, self.max_samples = resolution, max_samples
         self.every_n_steps = every_n_steps  # 0: at the end only
+        self.seed = seed  # of the slices' random directions
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         named = [(n, p) for n, p in pl_module.model.named_parameters() if p.requires_grad]
@@ -99,7 +106,7 @@ class LossSurface(Callback):
         else:
             if not all(torch.isfinite(p).all() for p in final.values()):
                 return  # a diverged run: there is no surface around non-finite weights
-            generator = torch.Generator().manual_seed(0)
+            generator = torch.Generator().manual_seed(self.seed)
             self.slices = surface.slices(model, criterion, x, y, final, generator, self.resolution)
             snapshots = torch.stack(
                 [*self.visited, torch.cat([p.flatten() for p in final.values()])]
