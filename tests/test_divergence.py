@@ -7,7 +7,7 @@ import lightning as L
 import torch
 
 from conftest import scalars
-from descentlab.callbacks.divergence import Divergence, run_status
+from descentlab.callbacks.divergence import Divergence, run_status, stopped
 from descentlab.callbacks.step_scalars import StepScalars
 from descentlab.data.linear import LinearData
 from descentlab.init import constant, initialize
@@ -33,14 +33,15 @@ def test_a_non_finite_loss_stops_the_run_where_it_happens(tmp_path):
     )
     module = DescentModule(model, torch.nn.MSELoss(), partial(torch.optim.SGD, lr=1e18))
     trainer.fit(module, datamodule=data)
-    assert stop.diverged and run_status(trainer) == "diverged"
-    assert not math.isfinite(stop.loss)
-    assert trainer.global_step == stop.step + 1 < 50
+    assert run_status(trainer) == "diverged"
+    step, loss, _ = stopped(trainer)
+    assert not math.isfinite(loss)
+    assert trainer.global_step == step + 1 < 50
     logged = scalars(tmp_path)
     for tag, points in logged.items():
         assert all(math.isfinite(v) for _, v in points), tag
     loss_steps = [s for s, _ in logged["train/loss"]]
-    assert max(loss_steps) < stop.step  # the non-finite step's loss was not written
+    assert max(loss_steps) < step  # the non-finite step's loss was not written
 
 
 def test_the_logger_drops_non_finite_values(tmp_path):

@@ -31,6 +31,20 @@ def test_tables_hold_every_job_in_order_with_their_values(tmp_path):
     assert (tmp_path / "summary").is_dir()  # the TensorBoard run with the figure
 
 
+def test_a_rebuilt_summary_replaces_its_tensorboard_events(tmp_path):
+    """Summarizing again (scripts/summarize.py) leaves one event file, not one per rebuild,
+    each of which TensorBoard would show."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    job(tmp_path, 0, params={"optimizer.lr": 0.1}, lr=0.1, status="ok", final_loss=0.0134, h=1.6)
+    summarize(tmp_path)
+    summarize(tmp_path)
+    assert len(list((tmp_path / "summary").glob("events.out.tfevents.*"))) == 1
+    events = EventAccumulator(str(tmp_path / "summary"), size_guidance={"images": 0})
+    events.Reload()
+    assert len(events.Images("sweep/final_loss_vs_lr")) == 1
+
+
 def test_the_figure_takes_lr_from_the_config_when_it_was_not_swept(tmp_path):
     job(
         tmp_path,

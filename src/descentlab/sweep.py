@@ -9,12 +9,15 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from descentlab.console import typed
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 COLUMNS = [
     "job",
@@ -64,7 +67,7 @@ def write_tables(sweep_dir: Path, results: list[dict[str, Any]]) -> None:
     (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
 
 
-def draw(results: list[dict[str, Any]]):
+def draw(results: list[dict[str, Any]]) -> "Figure":
     """Final loss against lr, one line per other setting (e.g. init.value); diverged and
     failed jobs marked; the theory's 1/h and 2/h where the jobs know h."""
     import matplotlib.pyplot as plt
@@ -123,6 +126,9 @@ def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
     write_tables(sweep_dir, results)
     png, height, width = figures.encode(draw(results))
     (sweep_dir / "sweep.png").write_bytes(png)
+    # rebuilt, not added to: an earlier summary's events would show every view twice
+    for old in (sweep_dir / "summary").glob("events.out.tfevents.*"):
+        old.unlink()
     writer = EventFileWriter(str(sweep_dir / "summary"))
     writer.add_event(events.event(events.image("sweep/final_loss_vs_lr", png, height, width), 0))
     # one chart per tag with every job's curve on it (TensorBoard's Custom Scalars tab)

@@ -9,7 +9,7 @@ from lightning.pytorch.callbacks import Callback
 
 class Divergence(Callback):
     """Stops training at the first step whose loss is non-finite or above `factor` × the loss of
-    the run's first step, and records that step.
+    the run's first step, and records that step, its loss and lr (read them with `stopped`).
 
     Reading the loss costs one host sync per step (free on the CPU); it is what lets the run
     stop at the step it diverged rather than some steps later.
@@ -17,12 +17,10 @@ class Divergence(Callback):
 
     def __init__(self, factor: float) -> None:
         self.factor = factor
-        self.step: int | None = None  # the step that diverged
-        self.loss = math.nan  # its loss
-        self.bound = math.inf
+        self.bound = math.inf  # factor × the first finite loss
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.step, self.bound = None, math.inf
+        self.bound = math.inf
 
     def on_train_batch_end(
         self,
@@ -36,21 +34,16 @@ class Divergence(Callback):
         if self.bound == math.inf and math.isfinite(loss):
             self.bound = self.factor * loss
         if not math.isfinite(loss) or loss > self.bound:
-            self.step, self.loss = trainer.global_step - 1, loss
             trainer.should_stop = True
             lr = trainer.optimizers[0].param_groups[0]["lr"]
             # also as callback metrics: what ddp_spawn carries back from its worker processes,
             # where this callback runs, to the main process that reports the run
             stop = {
-                "divergence/step": float(self.step),
+                "divergence/step": float(trainer.global_step - 1),  # the step just taken
                 "divergence/loss": loss,
                 "divergence/lr": lr,
             }
             pl_module.log_dict(stop, logger=False)
-
-    @property
-    def diverged(self) -> bool:
-        return self.step is not None
 
 
 def stopped(trainer: L.Trainer) -> tuple[int, float, float] | None:

@@ -2,6 +2,7 @@
 
 import itertools
 
+import torch
 from torch import nn
 
 ACTIVATIONS = {
@@ -33,5 +34,5 @@ class MLP(nn.Module):
                 layers.append(ACTIVATIONS[activation]())
         self.layers = nn.Sequential(*layers)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x.flatten(1))
