@@ -119,6 +119,21 @@ def test_explain_with_a_summed_loss_gives_autograds_gradient(run_app):
         assert float(autograd) == pytest.approx(float(formula), rel=1e-4)
 
 
+def test_explain_follows_momentum_and_names_adams_own_step(run_app):
+    """With momentum μ the step is lr·v, v ← μ·v + dL/dw (checked row by row from the table's
+    own gradients); Adam's step is its own, not lr·dL/dw."""
+    proc, _, _ = run_app("optimizer.momentum=0.5", "trainer.max_steps=10", name="momentum")
+    assert proc.returncode == 0, proc.stderr
+    assert "the first steps: w ← w − lr·v, v ← 0.5·v + dL/dw (momentum)" in proc.stdout
+    v = 0.0
+    for _step, w, _, autograd, _, lr, _, new_w in explain_rows(proc.stdout):
+        v = 0.5 * v + float(autograd)
+        assert float(new_w) == pytest.approx(float(w) - float(lr) * v, abs=1e-4)
+    proc, _, _ = run_app("optimizer=adam", "trainer.max_steps=10", name="adam")
+    assert proc.returncode == 0, proc.stderr
+    assert "the first steps: Adam makes its own step of dL/dw, not −lr·dL/dw" in proc.stdout
+
+
 def test_a_frozen_bias_is_a_constant_in_the_theory(run_app):
     """freeze=[b]: w alone fits y − b, with h = 2·mean(x²) and w* = mean(x·(y − b))/mean(x²)."""
     proc, run_dir, _ = run_app(

@@ -48,6 +48,7 @@ class Explain(Callback):
     ) -> None:
         if not self.active or len(self.rows) >= self.steps:
             return
+        self.title = step_rule(optimizer)
         model, (x, y) = pl_module.model, self.batch
         w, b = model.w.item(), 0.0 if model.b is None else model.b.item()
         grad = None if model.w.grad is None else model.w.grad.item()
@@ -84,10 +85,7 @@ class Explain(Callback):
             self.print()
 
     def print(self) -> None:
-        table = Table(
-            title="the first steps: w ← w − lr·dL/dw, where dL/dw is the slope of L at w",
-            title_justify="left",
-        )
+        table = Table(title=f"the first steps: {self.title}", title_justify="left")
         for column in COLUMNS:
             table.add_column(column, justify="right")
         for row in self.rows:
@@ -104,3 +102,14 @@ class Explain(Callback):
                 f"{row.get('new w', math.nan):.6g}",
             )
         console.print(table)
+
+
+def step_rule(optimizer: Optimizer) -> str:
+    """How the optimizer turns dL/dw into the step the table shows (new w − w); short enough
+    for one line over the table."""
+    momentum = theory.heavy_ball(optimizer)
+    if momentum == 0:
+        return "w ← w − lr·dL/dw, where dL/dw is the slope of L at w"
+    if momentum is not None:
+        return f"w ← w − lr·v, v ← {momentum:g}·v + dL/dw (momentum)"
+    return f"{type(optimizer).__name__} makes its own step of dL/dw, not −lr·dL/dw"
