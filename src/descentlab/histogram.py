@@ -97,6 +97,8 @@ def histogram(values: torch.Tensor, edges: list[float]) -> HistogramProto | None
     as TensorBoard's. None when no value lies within the edges (a diverged step's NaN or inf),
     where TensorBoard raises. One transfer to the host: the counts and the sums together."""
     values = values.detach().reshape(-1)
+    if values.device.type not in ("cpu", "cuda"):
+        values = values.cpu()  # the sums are in float64, which not every device has (MPS)
     if values.dtype == torch.float32:
         counts = buckets(tuple(edges)).counts(values)
     else:

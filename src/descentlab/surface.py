@@ -200,9 +200,10 @@ def pca_trajectory(
 ) -> Trajectory:
     final = flatten(params)
     offsets = snapshots - final  # (K, P): where each recorded θ was, seen from the end
-    _, s, vh = torch.linalg.svd(offsets.double(), full_matrices=False)
+    # in float64 on the host: not every device has float64 (or this decomposition)
+    _, s, vh = torch.linalg.svd(offsets.cpu().double(), full_matrices=False)
     variance = s**2 / (s**2).sum()
-    directions = vh[:2].to(offsets.dtype)
+    directions = vh[:2].to(offsets)
     if len(directions) < 2:  # a single snapshot: pad with a zero direction
         directions = torch.cat([directions, torch.zeros_like(final).unsqueeze(0)])
     path = offsets @ directions.T  # (K, 2)

@@ -50,6 +50,7 @@ class Explain(Callback):
             return
         self.title = step_rule(optimizer)
         model, (x, y) = pl_module.model, self.batch
+        x, y = x.cpu().double(), y.cpu().double()  # float64 on the host: not every device has it
         w, b = model.w.item(), 0.0 if model.b is None else model.b.item()
         grad = None if model.w.grad is None else model.w.grad.item()
         self.rows.append(
@@ -58,7 +59,7 @@ class Explain(Callback):
                 "w": w,
                 "dL/dw autograd": grad,  # None: w is frozen (requires_grad=False)
                 "dL/dw formula": theory.dL_dw(  # 2·mean(x·(w·x + b − y))
-                    w, x.double(), y.double(), b, pl_module.criterion.reduction
+                    w, x, y, b, pl_module.criterion.reduction
                 ),
                 "lr": optimizer.param_groups[0]["lr"],
             }
