@@ -71,8 +71,12 @@ class Buckets:
         """How many of the float32 `values` fall in each of the n buckets, counted on their
         device."""
         bits = values.reshape(-1).view(torch.int32)
-        s = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # signed integers in the floats' order
-        key = (s >> LOW_BITS) + 2 ** (31 - LOW_BITS)  # = u >> LOW_BITS
+        # in place where it can be: a new tensor per operation took 40 % longer on a CPU
+        s = bits >> 31
+        s &= 0x7FFFFFFF
+        s ^= bits  # bits ^ ((bits >> 31) & 0x7FFFFFFF): signed integers in the floats' order
+        key = s >> LOW_BITS
+        key += 2 ** (31 - LOW_BITS)  # = u >> LOW_BITS
         if values.device not in self.on_device:
             split = (self.split ^ SIGN).view(np.int32)  # u ≥ split ⇔ s ≥ split ^ SIGN
             self.on_device[values.device] = (
@@ -81,7 +85,8 @@ class Buckets:
             )
         base, split = self.on_device[values.device]
         bucket = base.index_select(0, key)
-        bucket += s >= split.index_select(0, key)
+        up = split.index_select(0, key)
+        bucket += torch.ge(s, up, out=up)  # past the range's split: the next bucket
         return torch.bincount(bucket, minlength=self.n + 3)[1 : self.n + 1]
 
 
@@ -103,10 +108,11 @@ def histogram(values: torch.Tensor, edges: list[float]) -> HistogramProto | None
         counts = buckets(tuple(edges)).counts(values)
     else:
         counts = torch.from_numpy(np.histogram(values.double().cpu().numpy(), bins=edges)[0])
+    low, high = torch.aminmax(values)
     sums = torch.stack(
         [
-            values.min().double(),
-            values.max().double(),
+            low.double(),
+            high.double(),
             values.sum(dtype=torch.float64),
             torch.linalg.vector_norm(values, dtype=torch.float64) ** 2,  # Σv², in float64
         ]
