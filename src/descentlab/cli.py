@@ -31,14 +31,13 @@ from omegaconf.errors import OmegaConfBaseException
 
 from descentlab.devices import job_devices
 from descentlab.errors import ConfigError
+from descentlab.rules import check_rules, check_value
 from descentlab.validate import (
     PLUGIN_EXTRAS,
     check_fresh_dir,
     check_plugins,
-    check_rules,
     check_sweep_subdir,
     check_top_level,
-    check_value,
     plugin_missing,
     validate,
 )
