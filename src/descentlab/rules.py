@@ -97,6 +97,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.bias": (is_bool, "true or false"),
     "model.widths": (is_widths, "a non-empty list of integers ≥ 1, e.g. [256,256]"),
     "model.channels": (is_widths, "a non-empty list of integers ≥ 1, e.g. [16,32]"),
+    # models.mlp.ACTIVATIONS' names, not imported from there: composing must not import torch
     "model.activation": one_of("relu", "tanh", "gelu", "silu", "sigmoid"),
     "data.n": (
         lambda v: is_int(v) and v >= 2,

@@ -48,14 +48,23 @@ def optimum(module: DescentModule, data: Any) -> dict[str, float] | None:
     return None if fit is None else least_squares(*fit)
 
 
-def curvature(module: DescentModule, data: Any) -> float | None:
-    """h = 2·mean(x²) (λ_max of the Hessian where b trains), where the theory covers the run."""
+def curvatures(module: DescentModule, data: Any) -> list[float] | None:
+    """[h], h = 2·mean(x²), or the Hessian's eigenvalues where b trains; where the theory
+    covers the run."""
     fit = problem(module, data)
     if fit is None:
         return None
     x, _, bias = fit
-    h = float(torch.linalg.eigvalsh(hessian(x, bias)).max())
-    return h * len(x) if module.criterion.reduction == "sum" else h
+    h = hessian(x, bias)
+    if module.criterion.reduction == "sum":
+        h = h * len(x)  # L summed over n samples: n times the curvature
+    return torch.linalg.eigvalsh(h).tolist()
+
+
+def curvature(module: DescentModule, data: Any) -> float | None:
+    """h (λ_max of the Hessian where b trains), where the theory covers the run."""
+    found = curvatures(module, data)
+    return None if found is None else max(found)
 
 
 def critical(module: DescentModule, data: Any, optimizer: torch.optim.Optimizer) -> float | None:

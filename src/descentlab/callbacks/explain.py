@@ -36,6 +36,7 @@ class Explain(Callback):
             and isinstance(pl_module.model, Linear)
             and isinstance(pl_module.criterion, torch.nn.MSELoss)
         )
+        self.title = step_rule(trainer.optimizers[0]) if self.active else ""
         self.rows = []
 
     def on_train_batch_start(
@@ -48,7 +49,6 @@ class Explain(Callback):
     ) -> None:
         if not self.active or len(self.rows) >= self.steps:
             return
-        self.title = step_rule(optimizer)
         model, (x, y) = pl_module.model, self.batch
         x, y = x.cpu().double(), y.cpu().double()  # float64 on the host: not every device has it
         w, b = model.w.item(), 0.0 if model.b is None else model.b.item()

@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import Callback
 from rich.table import Table
 from torch.optim import Optimizer
 
-from descentlab import theory
+from descentlab import summary, theory
 from descentlab.console import console
 from descentlab.models.linear import Linear
 from descentlab.summary import problem
@@ -60,10 +60,7 @@ class Theory(Callback):
 
     def rows(self, trainer: L.Trainer, pl_module: L.LightningModule) -> list[tuple[str, str, str]]:
         x, y, bias = problem(pl_module, trainer.datamodule)
-        hessian = theory.hessian(x, bias)
-        if pl_module.criterion.reduction == "sum":
-            hessian = hessian * len(x)  # L summed over n samples: n times the curvature
-        curvatures = torch.linalg.eigvalsh(hessian).tolist()  # [h], or the Hessian's eigenvalues
+        curvatures = summary.curvatures(pl_module, trainer.datamodule)
         h, h_min = max(curvatures), min(curvatures)
         best = theory.least_squares(x, y, bias)
         optimizer = trainer.optimizers[0]
