@@ -1,5 +1,7 @@
 """The MLP and the CNN, the digits and nonlinear data, and sizes that flow from data to model."""
 
+import subprocess
+import sys
 from functools import partial
 from pathlib import Path
 
@@ -28,6 +30,28 @@ def test_digits_split_is_disjoint_deterministic_and_complete():
     assert sum(sizes) == 1797 and sizes[1] == sizes[2] == round(1797 * 0.15)
     assert a.x_train.shape[1] == 64 and a.x_train.min() >= 0 and a.x_train.max() <= 1
     assert set(a.y_train.tolist()) == set(range(10))
+
+
+def test_digits_are_scikit_learns_and_do_not_import_it():
+    from sklearn.datasets import load_digits
+
+    from descentlab.data.split import split
+
+    digits = load_digits()
+    x = torch.tensor(digits.data, dtype=torch.float32) / 16.0
+    y = torch.tensor(digits.target, dtype=torch.long)
+    ours = Digits(64, 10, 0.15, 0.15, None, seed=3)
+    for (x_part, y_part), part in zip(
+        split(x, y, [0.15, 0.15], 3), ["train", "val", "test"], strict=True
+    ):
+        assert torch.equal(getattr(ours, f"x_{part}"), x_part)
+        assert torch.equal(getattr(ours, f"y_{part}"), y_part)
+    code = (
+        "import sys; from descentlab.data.digits import Digits; "
+        "Digits(64, 10, 0.15, 0.15, None, seed=0); print('sklearn' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_nonlinear_data_follows_its_curve():
