@@ -158,6 +158,52 @@ def test_a_frozen_bias_is_a_constant_in_the_theory(run_app):
     assert logged["param/w"][-1][1] == pytest.approx(w_star, abs=1e-4)
 
 
+def test_with_a_bias_the_panel_measures_both_weights_and_the_steepest_direction(run_app):
+    """θ = (w, b): the error shrinks by max |1 − lr·λ| over the Hessian's eigenvalues, and what
+    overshoots at 1/λ_max < lr is the error along λ_max's eigenvector (on the seed data mostly
+    b), while w − w* keeps its sign."""
+    import numpy as np
+
+    lr = 0.55
+    proc, run_dir, _ = run_app(
+        "model.bias=true", f"optimizer.lr={lr}", "scheduler=none", "trainer.max_steps=60",
+        "explain=0", name="bias",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    from descentlab.data.linear import LinearData
+
+    d = LinearData(3.0, 0.0, 256, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    x, y = d.x_train.double().numpy().ravel(), d.y_train.double().numpy().ravel()
+    hessian = 2 * np.array([[np.mean(x * x), np.mean(x)], [np.mean(x), 1.0]])
+    lams, vectors = np.linalg.eigh(hessian)
+    assert 1 / lams[1] < lr < 1 / lams[0]  # b's direction overshoots, w's does not
+    w_star, b_star = np.linalg.lstsq(np.stack([x, np.ones_like(x)], 1), y, rcond=None)[0]
+    logged = scalars(run_dir)
+    e = np.array([[w - w_star, b - b_star] for (_, w), (_, b) in zip(
+        logged["param/w"], logged["param/b"], strict=True)])[:51]  # fmt: skip
+    along = e @ vectors[:, 1]
+    along = along[: np.argmax(np.abs(along) <= 1e-5)]  # then within rounding
+    flips = int(np.sum(along[1:] * along[:-1] < 0))
+    assert flips >= 3 and np.all(e[:, 0] < 0)  # b overshoots; w never passes w*
+    rate = max(abs(1 - lr * lams))
+    text = theory_text(run_dir)
+    assert f"| ‖(w, b) − (w*, b*)‖ shrinks by, per step | {rate:.4g} | {rate:.4g} |" in text
+    assert "overshoots (sign of the error along λ_max's eigenvector alternates)" in text
+    assert f"eigenvector flipped {flips} times in {len(along) - 1} steps" in text
+
+
+def test_the_panel_measures_momentums_spiral_and_leaves_mini_batches_unpredicted(run_app):
+    proc, run_dir, _ = run_app("experiment=momentum", "explain=0", name="momentum-panel")
+    assert proc.returncode == 0, proc.stderr
+    rate = f"{0.9**0.5:.4g}"  # √μ: the spiral's rate at this lr
+    assert f"| |w − w*| shrinks by, per step | {rate} | {rate} |" in theory_text(run_dir)
+    proc, run_dir, _ = run_app("experiment=plateau", "trainer.max_steps=40", name="mini")
+    assert proc.returncode == 0, proc.stderr
+    text = theory_text(run_dir)
+    assert "| behaviour at this lr | n/a: batches of 8 have curvatures of their own |" in text
+    assert "converges monotonically" not in text
+
+
 def test_the_theory_panel_gives_no_rate_for_sgd_with_weight_decay(run_app):
     """Weight decay λ moves the fixed point and the rate, to |1 − lr·(h + λ)|: the panel keeps h
     and w* and says n/a for the rest, instead of 2/h and |1 − lr·h|."""

@@ -8,7 +8,6 @@ With a bias b, h becomes the Hessian 2·[[mean(x²), mean(x)], [mean(x), 1]] and
 eigenvalue takes h's place in the limits.
 """
 
-import itertools
 import math
 
 import torch
@@ -71,14 +70,15 @@ def contraction(lr: float, h: float, momentum: float = 0.0) -> float:
     return max(abs(r) for r in roots)
 
 
-def regime(lr: float, h: float, momentum: float = 0.0) -> str:
-    """What gradient descent with this lr does on a quadratic with curvature h."""
+def regime(lr: float, h: float, momentum: float = 0.0, error: str = "w − w*") -> str:
+    """What gradient descent with this lr does on a quadratic with curvature h; `error` names
+    what overshoots (with a bias: the error along λ_max's eigenvector)."""
     rate = contraction(lr, h, momentum)
     if rate >= 1:
         return "diverges" if rate > 1 + 1e-12 else "bounces forever"
     if momentum == 0:
         return (
-            "overshoots (sign of w − w* alternates), converges"
+            f"overshoots (sign of {error} alternates), converges"
             if lr * h > 1
             else "converges monotonically"
         )
@@ -87,12 +87,34 @@ def regime(lr: float, h: float, momentum: float = 0.0) -> str:
     )
 
 
-def measured_contraction(errors: list[float]) -> float:
-    """The rate at which a run's e = w − w* shrank per step, from the state (e[k], e[k−1]):
-    (|s_last| / |s_first|)^(1/steps), over the steps where e is still well above rounding.
-    Exact for e[k+1] = r·e[k]; for momentum's spiral, its asymptotic rate."""
-    kept = list(itertools.takewhile(lambda e: abs(e) > 1e-5 and math.isfinite(e), errors))
-    if len(kept) < 3:
+ROUNDING = 1e-5  # errors below this are lost in float32's rounding of w ≈ 3 (spacing 2.4e-7)
+
+
+def above_rounding(errors: torch.Tensor) -> torch.Tensor:
+    """The first steps' errors, up to the first one that is non-finite or within rounding."""
+    errors = errors.double().reshape(len(errors), -1)
+    kept = torch.isfinite(errors).all(dim=1) & (torch.linalg.vector_norm(errors, dim=1) > ROUNDING)
+    return errors[: int(kept.cumprod(0).sum())]
+
+
+def measured_contraction(errors: torch.Tensor, momentum: bool) -> float:
+    """The rate per step at which a run's error e = θ − θ* shrank, from the run's steps alone:
+    the largest |eigenvalue| of the map A with s[k+1] = A·s[k], fitted by least squares, where
+    the state s is e[k] (with momentum e[k] and e[k−1], which the next step depends on).
+    Gradient descent on a quadratic is such a map, so the fit gives its rate exactly: |1 − η·h|
+    for one weight, √μ on momentum's spiral, the slowest direction's with a bias. (The ratio of
+    the first and last |e| would not: on a spiral it depends on where the steps end.)"""
+    e = above_rounding(errors)
+    s = torch.cat([e[1:], e[:-1]], dim=1) if momentum else e
+    if len(s) < s.shape[1] + 2:  # too few steps to fit the map
         return math.nan
-    first, last = math.hypot(kept[1], kept[0]), math.hypot(kept[-1], kept[-2])
-    return (last / first) ** (1 / (len(kept) - 2))
+    # s[k+1] ≈ s[k] @ Aᵀ; directions the steps hardly visit (rounding) are left out
+    a_t = torch.linalg.lstsq(s[:-1], s[1:], rcond=1e-4, driver="gelsd").solution
+    return float(torch.linalg.eigvals(a_t).abs().max())
+
+
+def sign_flips(errors: torch.Tensor) -> tuple[int, int]:
+    """How many times a run's (scalar) error changed sign from one step to the next, and in how
+    many steps: those before it came within rounding (below which its sign is noise)."""
+    e = above_rounding(errors).flatten()
+    return int((e[1:] * e[:-1] < 0).sum()), max(len(e) - 1, 0)

@@ -9,6 +9,7 @@ contraction the run measured on its first `steps` steps. Written to TensorBoard 
 
 import itertools
 import math
+from typing import Any
 
 import lightning as L
 import torch
@@ -33,14 +34,23 @@ class Theory(Callback):
         )
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.w: list[torch.Tensor] = []  # w[k] for the first `steps` steps, on the device
+        self.theta: list[torch.Tensor] = []  # the trained (w) or (w, b) of the first steps
         self.lrs: list[float] = []
+        self.batch: int | None = None  # samples in the first batch
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if self.batch is None:
+            self.batch = len(batch[0])
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer
     ) -> None:
-        if len(self.w) <= self.steps and isinstance(pl_module.model, Linear):
-            self.w.append(pl_module.model.w.detach().clone())
+        model = pl_module.model
+        if len(self.theta) <= self.steps and isinstance(model, Linear):
+            trained = [p.detach().reshape(1) for p in (model.w, model.b) if p is not None]
+            self.theta.append(torch.cat(trained))  # frozen ones are dropped in `rows`
             self.lrs.append(optimizer.param_groups[0]["lr"])
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -94,25 +104,38 @@ class Theory(Callback):
                 f"lr = {lr:.4g}",
             )
         )
-        errors = [w - best["w"] for w in torch.stack(self.w).tolist()] if self.w else []
-        # the first steps, while lr is still the starting lr
-        pairs = itertools.takewhile(lambda p: p[1] == lr, zip(errors, self.lrs, strict=True))
-        constant = [e for e, _ in pairs]
-        measured = theory.measured_contraction(constant)
-        flips = sum(a * b < 0 for a, b in itertools.pairwise(constant))
-        predicted = max(theory.contraction(lr, c, momentum) for c in curvatures)
+        # the error θ − θ* of the first steps, while lr is still the starting lr
+        steps = len(list(itertools.takewhile(lambda rate: rate == lr, self.lrs)))
+        theta = (
+            torch.stack(self.theta[:steps]).cpu().double()
+            if steps
+            else torch.zeros(0, 2, dtype=torch.float64)
+        )
+        if not bias:
+            theta = theta[:, :1]  # w alone trains, or b is frozen
+        errors = theta - torch.tensor([best["w"], best.get("b", 0.0)][: theta.shape[1]])
+        # what overshoots: the error along the Hessian's steepest direction (w's, for w alone)
+        steepest = torch.linalg.eigh(theory.hessian(x, bias)).eigenvectors[:, -1]
+        along = errors @ steepest.to(errors)
+        error = "the error along λ_max's eigenvector" if bias else "w − w*"
+        measured = theory.measured_contraction(errors, momentum=bool(momentum))
+        flips, flip_steps = theory.sign_flips(along)
+        flips = f"sign of {error} flipped {flips} times in {flip_steps} steps"
+        if flip_steps < steps - 1:
+            flips += f" (then within {theory.ROUNDING:g} of 0)"
+        mini = self.batch is not None and self.batch < len(x)
+        if mini:
+            why = f"n/a: batches of {self.batch} have curvatures of their own"
+            predicted, behaviour = why, why
+        else:
+            predicted = f"{max(theory.contraction(lr, c, momentum) for c in curvatures):.4g}"
+            behaviour = theory.regime(lr, h, momentum, error)
         rows.append(
             (
-                "|w − w*| shrinks by, per step",
-                f"{predicted:.4g}",
+                ("‖(w, b) − (w*, b*)‖" if bias else "|w − w*|") + " shrinks by, per step",
+                predicted,
                 "" if math.isnan(measured) else f"{measured:.4g}",
             )
         )
-        rows.append(
-            (
-                "behaviour at this lr",
-                theory.regime(lr, h, momentum),
-                f"sign of w − w* flipped {flips} times in {max(len(constant) - 1, 0)} steps",
-            )
-        )
+        rows.append(("behaviour at this lr", behaviour, flips))
         return rows
