@@ -80,6 +80,40 @@ def test_diverge_stops_cleanly_at_the_step_it_blew_up(run_app):
     assert params["status"].string_value == "diverged"
 
 
+def test_with_accumulated_gradients_the_stop_and_the_table_see_whole_steps(run_app):
+    """accumulate_grad_batches=2: a step is two micro-batches. Full batch, the run is the seed
+    data's gradient descent and diverges where the full loss at the logged w passes 1e4 × the
+    first; with mini-batches the table's formula and loss are the two micro-batches' mean."""
+    import torch
+
+    from descentlab.data.batches import Batches
+    from descentlab.data.linear import LinearData
+
+    d = LinearData(3.0, 0.0, 256, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    x, y = d.x_train.double(), d.y_train.double()
+    proc, run_dir, _ = run_app(
+        "experiment=diverge", "+trainer.accumulate_grad_batches=2", "explain=0", name="acc-div"
+    )
+    assert proc.returncode == 0, proc.stderr
+    losses = [float(((w * x - y) ** 2).mean()) for _, w in scalars(run_dir)["param/w"]]
+    last = next(k for k, loss in enumerate(losses) if loss > 1e4 * losses[0])
+    assert f"diverged at step {last}: loss {losses[last]:.4g} >" in proc.stdout
+    proc, run_dir, _ = run_app(
+        "+trainer.accumulate_grad_batches=2", "data.batch_size=8", "trainer.max_steps=10",
+        "explain=3", name="acc-explain",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    # Lightning counts val_check_interval (10) in batches: two make a step (README)
+    assert [step for step, _ in scalars(run_dir)["val/loss"]] == [5, 10]
+    rows = explain_rows(proc.stdout)
+    assert len(rows) == 3
+    for _step, _w, _, autograd, formula, *_ in rows:
+        assert float(autograd) == pytest.approx(float(formula), rel=1e-4)
+    (xa, ya), (xb, yb) = itertools.islice(Batches(d.x_train, d.y_train, 8, 2, seed=0), 2)
+    loss = torch.stack([((1.0 * xa - ya) ** 2).mean(), ((1.0 * xb - yb) ** 2).mean()]).mean()
+    assert float(rows[0][2]) == pytest.approx(float(loss), rel=1e-5)  # step 0, at w = 1
+
+
 def test_seed_example_converges_monotonically_and_explains_its_first_steps(run_app):
     proc, run_dir, _ = run_app("trainer.max_steps=40", name="seed-explain")
     assert proc.returncode == 0, proc.stderr

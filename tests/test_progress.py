@@ -22,6 +22,17 @@ class Tasks(L.Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.tasks = len(self.bar.progress.tasks)
+        self.final = int(self.bar.progress.tasks[0].completed)
+
+
+class StopAt(L.Callback):
+    """Stops training after `step` steps, as the divergence check does: after the bar's update."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        trainer.should_stop = trainer.global_step == self.step
 
 
 def fit(max_steps: int, val_check_interval: int, *callbacks: L.Callback) -> L.Trainer:
@@ -48,6 +59,13 @@ def test_validations_add_no_tasks_and_the_count_ends_at_the_last_step():
     assert tasks.tasks == 1  # the training bar only, after 20 validations
     assert tasks.updates == 40  # the last step is always shown
     assert trainer.callback_metrics["val/loss"] > 0  # validation ran
+
+
+def test_a_run_stopped_after_the_bars_update_ends_at_its_last_step():
+    bar = ProgressBar(refresh_rate=1)  # the steps after the first come within its second
+    tasks = Tasks(bar)
+    trainer = fit(100, 50, bar, StopAt(7), tasks)
+    assert trainer.global_step == 7 and tasks.final == 7
 
 
 def test_refresh_rate_0_trains_with_no_bar():

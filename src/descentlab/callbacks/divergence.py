@@ -5,11 +5,13 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
+from torch.optim import Optimizer
 
 
 class Divergence(Callback):
-    """Stops training at the first step whose loss is non-finite or above `factor` × the loss of
-    the run's first step, and records that step, its loss and lr (read them with `stopped`).
+    """Stops training at the first optimizer step whose loss (summed over its micro-batches, as
+    `train/loss`) is non-finite or above `factor` × the loss of the run's first step, and records
+    that step, its loss and lr (read them with `stopped`).
 
     Reading the loss costs one host sync per step (free on the CPU); it is what lets the run
     stop at the step it diverged rather than some steps later.
@@ -21,6 +23,13 @@ class Divergence(Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.bound = math.inf
+        self.loss = 0.0  # the step's loss: its micro-batches', each divided by their number
+        self.stepped = False
+
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer
+    ) -> None:
+        self.stepped = True
 
     def on_train_batch_end(
         self,
@@ -30,7 +39,10 @@ class Divergence(Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        loss = float(outputs["loss"])
+        self.loss += float(outputs["loss"])  # Lightning divides it by the accumulation count
+        if not self.stepped:  # a micro-batch that did not step
+            return
+        loss, self.loss, self.stepped = self.loss, 0.0, False
         if self.bound == math.inf and math.isfinite(loss):
             self.bound = self.factor * loss
         if not math.isfinite(loss) or loss > self.bound:

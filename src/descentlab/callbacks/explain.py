@@ -38,32 +38,38 @@ class Explain(Callback):
         )
         self.title = step_rule(trainer.optimizers[0]) if self.active else ""
         self.rows = []
+        self.batches: list[Any] = []  # the micro-batches of the step being taken
+        self.loss = 0.0  # their losses, each divided by their number, as Lightning does
+        self.stepped = False
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        self.batch = batch
+        if self.active and len(self.rows) < self.steps:
+            self.batches.append(batch)
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer
     ) -> None:
         if not self.active or len(self.rows) >= self.steps:
             return
-        model, (x, y) = pl_module.model, self.batch
-        x, y = x.cpu().double(), y.cpu().double()  # float64 on the host: not every device has it
+        model, reduction = pl_module.model, pl_module.criterion.reduction
         w, b = model.w.item(), 0.0 if model.b is None else model.b.item()
         grad = None if model.w.grad is None else model.w.grad.item()
+        # dL/dw = 2·mean(x·(w·x + b − y)) on each micro-batch, averaged as accumulation does;
+        # in float64 on the host, which not every device has
+        batches = [(x.cpu().double(), y.cpu().double()) for x, y in self.batches]
+        formula = sum(theory.dL_dw(w, x, y, b, reduction) for x, y in batches) / len(batches)
         self.rows.append(
             {
                 "step": trainer.global_step,
                 "w": w,
                 "dL/dw autograd": grad,  # None: w is frozen (requires_grad=False)
-                "dL/dw formula": theory.dL_dw(  # 2·mean(x·(w·x + b − y))
-                    w, x, y, b, pl_module.criterion.reduction
-                ),
+                "dL/dw formula": formula,
                 "lr": optimizer.param_groups[0]["lr"],
             }
         )
+        self.batches, self.stepped = [], True
 
     def on_train_batch_end(
         self,
@@ -73,11 +79,14 @@ class Explain(Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        if not self.active or not self.rows or "new w" in self.rows[-1]:
+        if not self.active or not (self.stepped or len(self.rows) < self.steps):
+            return
+        self.loss += float(outputs["loss"])
+        if not self.stepped:  # a micro-batch that did not step
             return
         row = self.rows[-1]
-        row["loss"] = float(outputs["loss"])
-        row["new w"] = pl_module.model.w.item()
+        row["loss"], row["new w"] = self.loss, pl_module.model.w.item()
+        self.loss, self.stepped = 0.0, False
         if len(self.rows) == self.steps:
             self.print()
 

@@ -25,6 +25,7 @@ class ProgressBar(RichProgressBar):
     def __init__(self, refresh_rate: int) -> None:
         super().__init__(refresh_rate=refresh_rate)
         self.updated_at = -math.inf  # time.monotonic() of the last update
+        self.batches = 0  # done, shown or not
 
     def _init_progress(self, trainer: L.Trainer) -> None:
         super()._init_progress(trainer)
@@ -54,12 +55,20 @@ class ProgressBar(RichProgressBar):
     ) -> None:
         if self.is_disabled:  # refresh_rate 0
             return
+        self.batches = batch_idx + 1
         now = time.monotonic()
         last = trainer.global_step == trainer.max_steps or trainer.should_stop  # always shown
         if now - self.updated_at < 1 / self.refresh_rate and not last:
             return
         self.updated_at = now
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The count where training ended, also where a later callback stopped it (divergence)
+        after this bar's last update."""
+        if not self.is_disabled and self.train_progress_bar_id is not None:
+            self._update(self.train_progress_bar_id, self.batches)
+        super().on_train_epoch_end(trainer, pl_module)
 
     def on_validation_batch_start(self, *args: Any, **kwargs: Any) -> None:
         pass
