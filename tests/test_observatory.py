@@ -114,6 +114,21 @@ def test_with_accumulated_gradients_the_stop_and_the_table_see_whole_steps(run_a
     assert float(rows[0][2]) == pytest.approx(float(loss), rel=1e-5)  # step 0, at w = 1
 
 
+def test_a_diverged_run_on_data_with_a_test_split_reports_it(run_app):
+    """digits has a test split, tested after fitting: the run still says it diverged."""
+    import json
+
+    proc, run_dir, _ = run_app(
+        "experiment=digits_mlp", "optimizer=sgd", "optimizer.lr=5", "trainer.max_steps=20",
+        "trainer.val_check_interval=10", "callbacks.surface=null", name="digits-diverge",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    loss = [v for _, v in scalars(run_dir)["train/loss"]]
+    assert loss[-1] > 1e4 * loss[0] and len(loss) < 20
+    assert f"diverged at step {len(loss) - 1}:" in proc.stdout
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "diverged"
+
+
 def test_seed_example_converges_monotonically_and_explains_its_first_steps(run_app):
     proc, run_dir, _ = run_app("trainer.max_steps=40", name="seed-explain")
     assert proc.returncode == 0, proc.stderr

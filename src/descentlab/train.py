@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from descentlab.callbacks.divergence import Divergence, run_status, stopped
+from descentlab.callbacks.divergence import Divergence, stopped
 from descentlab.console import print_settings, print_summary
 from descentlab.errors import refused
 from descentlab.init import freeze, initialize
@@ -76,20 +76,20 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
     if rank_zero_only.rank == 0:
         print_settings(cfg, run_dir)
     trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path)
-    if getattr(data, "x_test", None) is not None:  # a held-out test set: test/loss, test/<metric>
-        trainer.test(module, datamodule=data, verbose=False)
+    stop = stopped(trainer)  # read before test(), which replaces the metrics it is read from
+    if stop is None and getattr(data, "x_test", None) is not None:
+        trainer.test(module, datamodule=data, verbose=False)  # test/loss, test/<metric>
     if not trainer.is_global_zero:
         return {}
 
     final: dict[str, float | str | None] = {
         **final_metrics(module, data),
-        "status": run_status(trainer),
+        "status": "ok" if stop is None else "diverged",
         "steps": int(module.steps),  # = trainer.global_step, also after ddp_spawn
         "best_val_loss": float(module.best_val_loss),
         "h": curvature(module, data),  # the theory's curvature, where it applies
     }
     line = summary_line(final, optimum(module, data), int(module.steps))
-    stop = stopped(trainer)
     if stop is not None:
         step, loss, lr = stop
         factor = next(c.factor for c in trainer.callbacks if isinstance(c, Divergence))
