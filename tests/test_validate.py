@@ -193,6 +193,41 @@ def test_sweep_jobs_need_dirs_of_their_own(tmp_path: Path):
     )
 
 
+@pytest.mark.parametrize(
+    "subdir, why",
+    [
+        ("lr_${optimizer.lr}", "(it does not name init.value, which the sweep varies)"),
+        ("../other/${hydra.job.num}", "must stay inside hydra.sweep.dir"),
+        ("/tmp/${hydra.job.num}", "must stay inside hydra.sweep.dir"),
+    ],
+)
+def test_sweep_jobs_cannot_share_a_dir_or_leave_the_sweeps(tmp_path: Path, subdir, why):
+    """Two swept keys and a subdir that names one: jobs 0 and 2 would write into one dir; a
+    subdir out of the new sweep dir could land in an earlier run's."""
+    sweep = ["-m", f"hydra.sweep.dir={tmp_path}", "optimizer.lr=0.1,0.2", "init.value=0,1"]
+    with pytest.raises(Exception) as caught:
+        precheck([*sweep, f"hydra.sweep.subdir={subdir}"])
+    assert one_line(caught.value).startswith(f"hydra.sweep.subdir={subdir}: ")
+    assert why in one_line(caught.value)
+    precheck([*sweep, "hydra.sweep.subdir=lr_${optimizer.lr}_w${init.value}"])
+
+
+@pytest.mark.parametrize("key", ["callbacks.checkpoint.dirpath", "logger.save_dir"])
+def test_checkpoints_and_logs_sent_elsewhere_need_a_new_dir_too(tmp_path: Path, key):
+    """An earlier run's checkpoints dir or run dir, given as where this run writes its
+    checkpoints or event files: refused, its files untouched."""
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "last.ckpt").write_bytes(b"an earlier run's")
+    run = [f"hydra.run.dir={tmp_path / 'run'}"]
+    with pytest.raises(Exception) as caught:
+        precheck([*run, f"{key}={earlier}"])
+    assert one_line(caught.value) == (
+        f"{key}={earlier}: already holds files; choose a new dir (nothing is overwritten)"
+    )
+    precheck([*run, f"{key}={tmp_path / 'new'}"])
+
+
 def test_informational_flags_print_any_config_that_composes():
     precheck(["--cfg", "job", "optimizer.lr=-1"])  # printing a config is not running it
     precheck(["--help", "optimizer.lr=-1"])

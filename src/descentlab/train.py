@@ -98,5 +98,5 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
             trainer.optimizers[0] if trainer.optimizers else module.optimizer(module.parameters())
         )
         line = diverged_line(step, loss, factor, lr, critical(module, data, optimizer))
-    print_summary(line, run_dir if logger else None)
+    print_summary(line, Path(logger.log_dir).absolute() if logger else None)
     return final

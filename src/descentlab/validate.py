@@ -52,6 +52,7 @@ def validate(cfg: DictConfig) -> None:
         check_arguments(path, node)
     check_checkpoint(cfg)
     check_freeze(cfg)
+    check_outputs(cfg)
 
 
 def check_top_level(cfg: DictConfig) -> None:
@@ -399,15 +400,41 @@ def check_fresh_dir(key: str, path: Path) -> None:
 
 
 JOB_IDS = ("hydra.job.num", "hydra.job.id", "hydra.job.override_dirname")
+OUTPUTS = ("callbacks.checkpoint.dirpath", "logger.save_dir")  # what a run writes, besides its dir
+
+
+def check_outputs(cfg: DictConfig) -> None:
+    """Checkpoints and event files sent out of the run's own dir go to a new or empty dir too,
+    as the run dir does: into a dir that holds files they would overwrite or mix with them."""
+    for key in OUTPUTS:
+        value = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
+        raw = OmegaConf.to_container(cfg, resolve=False)
+        for part in key.split("."):
+            raw = raw.get(part) if isinstance(raw, dict) else None
+        if value is None or str(raw).startswith("${hydra:runtime.output_dir}"):
+            continue  # off, or inside the run dir (its default), which is checked itself
+        check_fresh_dir(key, Path(value))
 
 
 def check_sweep_subdir(cfg: DictConfig, swept: list[str]) -> None:
-    """Each job of a sweep needs a dir of its own, or the jobs overwrite each other's files:
-    its subdir names the job or a `swept` key (lr_${optimizer.lr})."""
+    """Each job of a sweep needs a dir of its own inside the sweep's new dir, or the jobs
+    overwrite each other's files, or those of an earlier run: its subdir names the job, or
+    every `swept` key (lr_${optimizer.lr}), and does not climb out of the sweep dir."""
     subdir = str(OmegaConf.to_container(cfg.hydra.sweep, resolve=False)["subdir"])
-    swept = [*swept, *(OmegaConf.select(cfg, "hydra.sweeper.params") or {})]
-    if not any(name in subdir for name in [*JOB_IDS, *(f"${{{key}}}" for key in swept)]):
+    if Path(subdir).is_absolute() or ".." in Path(subdir).parts:
         raise ConfigError(
-            f"hydra.sweep.subdir={subdir}: must differ from job to job; "
+            f"hydra.sweep.subdir={subdir}: must stay inside hydra.sweep.dir "
+            "(no leading / and no ..), whose newness is what keeps earlier runs safe"
+        )
+    if any(name in subdir for name in JOB_IDS):
+        return
+    swept = [*swept, *(OmegaConf.select(cfg, "hydra.sweeper.params") or {})]
+    unnamed = [key for key in swept if f"${{{key}}}" not in subdir]
+    if unnamed or not swept:
+        also = (
+            f" (it does not name {', '.join(unnamed)}, which the sweep varies)" if unnamed else ""
+        )
+        raise ConfigError(
+            f"hydra.sweep.subdir={subdir}: must differ from job to job{also}; "
             "use ${hydra.job.num} or ${hydra.job.override_dirname} in it"
         )
