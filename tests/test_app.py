@@ -244,6 +244,34 @@ def test_resuming_with_another_model_or_optimizer_is_refused(
     )
 
 
+def test_resuming_from_a_weights_only_checkpoint_is_refused(seed_run, tmp_path):
+    """callbacks.checkpoint.save_weights_only=true keeps no optimizer state to resume."""
+    import torch
+
+    from descentlab.cli import one_line, precheck
+
+    _, run_dir, _, _ = seed_run
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    for key in ("optimizer_states", "lr_schedulers"):  # what save_weights_only leaves out
+        checkpoint.pop(key)
+    ckpt = tmp_path / "weights.ckpt"
+    torch.save(checkpoint, ckpt)
+    args = [f"hydra.run.dir={tmp_path / 'new'}", f"ckpt_path={ckpt}", "trainer.max_steps=400"]
+    with pytest.raises(Exception) as caught:
+        precheck(args)
+    assert one_line(caught.value) == (
+        f"ckpt_path={ckpt}: holds the weights only (saved with save_weights_only); "
+        "resuming needs the optimizer's state too: give a full checkpoint"
+    )
+
+
+def test_a_metric_set_to_null_is_left_out(run_app):
+    proc, run_dir, _ = run_app("metrics.r2=null", "trainer.max_steps=20", name="no-r2")
+    assert proc.returncode == 0, proc.stderr
+    logged = scalars(run_dir)
+    assert "val/mse" in logged and "val/r2" not in logged and "final/val_r2" not in logged
+
+
 def test_a_constructor_that_refuses_its_arguments_is_one_line(run_app):
     """Lightning's Trainer checks `precision` itself, as the run builds it."""
     proc, _, _ = run_app("trainer.precision=bad", name="precision")

@@ -102,7 +102,30 @@ def test_the_defaults_pass(check):
         ("criterion.reduction=none", "criterion.reduction=none: must be one of mean, sum"),
         ("scheduler.threshold_mode=foo", "scheduler.threshold_mode=foo: must be one of rel, abs"),
         ("trainer.log_every_n_steps=abc", "trainer.log_every_n_steps=abc: must be an integer"),
-        ("+trainer.max_epochs=abc", "trainer.max_epochs=abc: must be null or an integer ≥ -1"),
+        ("+trainer.max_epochs=abc", "trainer.max_epochs=abc: must be null, -1 or an integer ≥ 1"),
+        ("+trainer.max_epochs=0", "trainer.max_epochs=0: must be null, -1 or an integer ≥ 1"),
+        (
+            "+trainer.accumulate_grad_batches=0",
+            "trainer.accumulate_grad_batches=0: must be an integer ≥ 1",
+        ),
+        (
+            "+trainer.limit_train_batches=5",
+            "trainer.limit_train_batches=5: must be null or 1.0: a run is one epoch of "
+            "trainer.max_steps batches; set that instead",
+        ),
+        # sizes that conf/ makes follow the data, set to others
+        (
+            "data=digits model=mlp model.in_features=10",
+            "model.in_features=10: data=digits has data.in_features=64; leave it to follow",
+        ),
+        (
+            "data=digits model=cnn metrics.acc.num_classes=5",
+            "metrics.acc.num_classes=5: data=digits has data.out_features=10; leave it",
+        ),
+        (
+            "metrics.r2=5",
+            "metrics.r2=5: must be a metric's config, with its _target_ (metrics.r2=null leaves",
+        ),
         ("callbacks.explain.steps=abc", "callbacks.explain.steps=abc: must be an integer ≥ 0"),
         (
             "init=kaiming_normal init.nonlinearity=foo",
@@ -157,6 +180,14 @@ def test_bad_input_names_the_key_and_what_is_allowed(check, override, expected):
     message = error_of(check, *override.split())
     assert expected in message
     assert "\n" not in message
+
+
+def test_joblib_needs_workers(tmp_path: Path):
+    sweep = ["-m", f"hydra.sweep.dir={tmp_path}", "hydra/launcher=joblib", "seed=0,1"]
+    with pytest.raises(Exception) as caught:
+        precheck([*sweep, "hydra.launcher.n_jobs=0"])
+    assert one_line(caught.value).startswith("hydra.launcher.n_jobs=0: must be an integer ≥ 1")
+    precheck([*sweep, "hydra.launcher.n_jobs=-1"])
 
 
 @pytest.mark.parametrize(

@@ -125,8 +125,20 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trainer.num_sanity_val_steps": (lambda v: is_int(v) and v >= -1, "an integer ≥ -1"),
     "trainer.num_nodes": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
     "trainer.max_epochs": (
-        lambda v: v is None or (is_int(v) and v >= -1),
-        "null or an integer ≥ -1",
+        lambda v: v is None or (is_int(v) and (v >= 1 or v == -1)),
+        "null, -1 or an integer ≥ 1 (trainer.max_steps ends a run)",
+    ),
+    "trainer.accumulate_grad_batches": (
+        lambda v: is_int(v) and v >= 1,
+        "an integer ≥ 1 (batches whose gradients make one step)",
+    ),
+    "trainer.limit_train_batches": (
+        lambda v: v is None or v == 1.0,
+        "null or 1.0: a run is one epoch of trainer.max_steps batches; set that instead",
+    ),
+    "hydra.launcher.n_jobs": (
+        lambda v: is_int(v) and v != 0,
+        "an integer ≥ 1 (jobs at once), or -1 for one per core (-2: all but one, …)",
     ),
     "explain": (lambda v: is_int(v) and v >= 0, "an integer ≥ 0 (0: off)"),
     "callbacks.explain.steps": (lambda v: is_int(v) and v >= 0, "an integer ≥ 0 (0: off)"),
@@ -166,7 +178,8 @@ def check_rules(cfg: DictConfig, keys: Iterable[str] = RULES) -> None:
             check_value(cfg, key, node[leaf])
 
 
-RULED = ("descentlab.", "torch.", "lightning.")  # the constructors RULES describe
+# the constructors RULES describe
+RULED = ("descentlab.", "torch.", "lightning.", "hydra_plugins.hydra_joblib_launcher.")
 
 
 def check_value(cfg: DictConfig, key: str, value: Any) -> None:

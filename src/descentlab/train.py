@@ -58,7 +58,11 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
             criterion=instantiate(cfg.criterion),
             optimizer=instantiate(cfg.optimizer, _convert_="all"),
             scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-            metrics=instantiate(cfg.get("metrics") or {}, _convert_="all"),
+            metrics={  # metrics.<name>=null leaves one out
+                name: instantiate(metric)
+                for name, metric in (cfg.get("metrics") or {}).items()
+                if metric is not None
+            },
         )
         logger = instantiate(cfg.logger) if cfg.get("logger") else False
         callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c is not None]

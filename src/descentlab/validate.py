@@ -124,8 +124,18 @@ def check_relations(cfg: DictConfig) -> None:
             f"model=linear: f(x) = w·x takes one input and this data has "
             f"data.in_features={features}; choose model=mlp or model=cnn"
         )
+    sizes = {"model.in_features": "data.in_features", "model.out_features": "data.out_features"}
+    metrics = {k: v for k, v in (cfg.get("metrics") or {}).items() if v is not None}
+    sizes |= {f"metrics.{name}.num_classes": "data.out_features" for name in metrics}
+    for key, data_key in sizes.items():  # conf/ makes them follow the data; set, they may not
+        value, size = OmegaConf.select(cfg, key), OmegaConf.select(cfg, data_key)
+        if is_int(value) and is_int(size) and value != size:
+            raise ConfigError(
+                f"{key}={value}: data={choice(cfg, 'data')} has {data_key}={size}; "
+                f"leave it to follow the data"
+            )
     monitor = OmegaConf.select(cfg, "scheduler.monitor")
-    logged = ["val/loss"] + [f"val/{name}" for name in (cfg.get("metrics") or {})]
+    logged = ["val/loss"] + [f"val/{name}" for name in metrics]
     if monitor is not None and monitor not in logged:
         raise ConfigError(f"scheduler.monitor={monitor}: must be one of {', '.join(logged)}")
     frequency = OmegaConf.select(cfg, "scheduler.frequency")
@@ -195,7 +205,13 @@ def check_task(cfg: DictConfig) -> None:
         return  # check_arguments names the bad _target_
     if task is None:
         return
-    metrics = cfg.get("metrics") or {}
+    metrics = {k: v for k, v in (cfg.get("metrics") or {}).items() if v is not None}  # null: off
+    for name, node in metrics.items():
+        if not OmegaConf.is_dict(node) or "_target_" not in node:
+            raise ConfigError(
+                f"metrics.{name}={node}: must be a metric's config, with its _target_ "
+                f"(metrics.{name}=null leaves it out)"
+            )
     pieces = {"criterion": cfg.criterion, **{f"metrics.{k}": metrics[k] for k in metrics}}
     for key, node in pieces.items():
         other = task_of(str(OmegaConf.select(node, "_target_")))
@@ -277,6 +293,11 @@ def check_checkpoint(cfg: DictConfig) -> None:
             f"ckpt_path={ckpt_path}: saved from another model: its {name} is "
             f"{there.get(name, 'absent')}, with model={choice(cfg, 'model')} here "
             f"{here.get(name, 'absent')}; resume with the config it was saved with"
+        )
+    if not checkpoint.get("optimizer_states"):
+        raise ConfigError(
+            f"ckpt_path={ckpt_path}: holds the weights only (saved with save_weights_only); "
+            "resuming needs the optimizer's state too: give a full checkpoint"
         )
     # each optimizer keeps its own settings in its state (Adam's betas, SGD's momentum);
     # schedulers may add theirs (initial_lr)

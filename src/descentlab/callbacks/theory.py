@@ -26,6 +26,7 @@ from descentlab.summary import problem
 class Theory(Callback):
     def __init__(self, steps: int) -> None:
         self.steps = steps
+        self.reset()  # an empty record also where training never starts
 
     def applies(self, pl_module: L.LightningModule, trainer: L.Trainer) -> bool:
         return (
@@ -34,6 +35,9 @@ class Theory(Callback):
         )
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.theta: list[torch.Tensor] = []  # the trained (w) or (w, b) of the first steps
         self.lrs: list[float] = []
         self.batch: int | None = None  # samples in the first batch
