@@ -182,6 +182,25 @@ def test_bad_input_names_the_key_and_what_is_allowed(check, override, expected):
     assert "\n" not in message
 
 
+def test_each_option_of_a_swept_group_is_composed_before_the_sweep(tmp_path: Path):
+    """adam has no momentum: its job would fail once the sweep is under way, in Hydra's
+    words, leaving the sweep dir behind."""
+    sweep = ["-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", "optimizer=sgd,adam"]
+    with pytest.raises(Exception) as caught:
+        precheck([*sweep, "optimizer.momentum=0.9"])
+    assert one_line(caught.value).startswith("optimizer.momentum: no such key; optimizer has lr")
+    assert not (tmp_path / "sweep").exists()
+    precheck([*sweep, "optimizer.lr=0.5"])
+
+
+def test_config_printing_shows_one_config():
+    with pytest.raises(Exception) as caught:
+        precheck(["--cfg", "job", "optimizer.lr=0.1,0.2"])
+    assert one_line(caught.value) == (
+        "optimizer.lr=0.1,0.2: several values make a sweep; --cfg shows one config"
+    )
+
+
 def test_joblib_needs_workers(tmp_path: Path):
     sweep = ["-m", f"hydra.sweep.dir={tmp_path}", "hydra/launcher=joblib", "seed=0,1"]
     with pytest.raises(Exception) as caught:

@@ -116,6 +116,10 @@ def precheck(argv: list[str]) -> None:
     if informational and not overrides:
         return  # `--cfg job` alone: nothing to check, and no second composition to wait for
     cfg = compose_config([o.input_line for o in overrides if not o.is_sweep_override()])
+    if informational and swept and not args.multirun:
+        raise ConfigError(
+            f"{swept[0].input_line}: several values make a sweep; --cfg shows one config"
+        )
     if informational:
         return  # it prints, it does not run: a value out of range may be what one looks at
     if args.multirun or cfg.hydra.mode == RunMode.MULTIRUN:
@@ -169,8 +173,18 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
                     f"{key}={value}: no such option; choose one of {', '.join(options[key])}"
                 )
             check_value(shared, key, value)
-    first = [f"{o.get_key_element()}={next(o.sweep_string_iterator())}" for o in swept]
-    check_top_level(compose_config([o.input_line for o in fixed] + first))
+    # the first job, and each other option of a swept config group with the rest as in the
+    # first job: an option can lack a key the overrides set (optimizer=sgd,adam with momentum)
+    first = {o.get_key_element(): next(o.sweep_string_iterator()) for o in swept}
+    jobs = [first] + [
+        {**first, o.get_key_element(): value}
+        for o in swept
+        if o.key_or_group in shared.hydra.runtime.choices
+        for value in list(o.sweep_string_iterator())[1:]
+    ]
+    for job in jobs:
+        values = [f"{key}={value}" for key, value in job.items()]
+        check_top_level(compose_config([o.input_line for o in fixed] + values))
 
 
 def group_options(names: list[str]) -> dict[str, list[str]]:
