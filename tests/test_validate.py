@@ -113,6 +113,16 @@ def test_the_defaults_pass(check):
             "trainer.limit_train_batches=5: must be null or 1.0: a run is one epoch of "
             "trainer.max_steps batches; set that instead",
         ),
+        (
+            "+trainer.logger=false",
+            "trainer.logger: set from its own config group; use logger=tensorboard or ~logger",
+        ),
+        ("+trainer.callbacks=[]", "trainer.callbacks: set from its own config group; use the"),
+        (
+            "+trainer.enable_checkpointing=false",
+            "trainer.enable_checkpointing: set from its own config group; use "
+            "callbacks.checkpoint=null",
+        ),
         # sizes that conf/ makes follow the data, set to others
         (
             "data=digits model=mlp model.in_features=10",

@@ -107,8 +107,19 @@ def leaves(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
         yield path, node
 
 
+SET_BY_GROUPS = {  # Trainer arguments train.py passes from config groups of their own
+    "logger": "logger=tensorboard or ~logger",
+    "callbacks": "the callbacks group: callbacks.<name>=null turns one off",
+    "enable_checkpointing": "callbacks.checkpoint=null",
+    "enable_progress_bar": "callbacks.progress_bar=null",
+}
+
+
 def check_relations(cfg: DictConfig) -> None:
     """Rules that tie two keys together."""
+    for argument, instead in SET_BY_GROUPS.items():
+        if OmegaConf.select(cfg, f"trainer.{argument}", default=UNSET) is not UNSET:
+            raise ConfigError(f"trainer.{argument}: set from its own config group; use {instead}")
     max_steps = OmegaConf.select(cfg, "trainer.max_steps")
     every = OmegaConf.select(cfg, "trainer.val_check_interval")
     if is_int(every) and is_int(max_steps) and max_steps > 0 and every > max_steps:
