@@ -244,6 +244,28 @@ def test_resuming_with_another_model_or_optimizer_is_refused(
     )
 
 
+def test_a_relative_ckpt_path_is_from_where_it_was_typed_also_when_the_job_changes_dir(
+    seed_run, tmp_path
+):
+    """hydra.job.chdir=true runs the job in its run dir; ckpt_path was typed in the cwd."""
+    import shutil
+    import subprocess
+    import sys
+
+    _, run_dir, _, _ = seed_run
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    shutil.copy(run_dir / "checkpoints" / "last.ckpt", cwd / "resume.ckpt")
+    proc = subprocess.run(
+        [sys.executable, "-m", "descentlab", f"hydra.run.dir={tmp_path / 'run'}",
+         "hydra.job.chdir=true", "ckpt_path=resume.ckpt", "trainer.max_steps=320"],
+        cwd=cwd, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "320 steps" in proc.stdout
+    assert [step for step, _ in scalars(tmp_path / "run")["train/loss"]] == list(range(300, 320))
+
+
 def test_resuming_from_a_weights_only_checkpoint_is_refused(seed_run, tmp_path):
     """callbacks.checkpoint.save_weights_only=true keeps no optimizer state to resume."""
     import torch

@@ -54,6 +54,12 @@ def test_digits_are_scikit_learns_and_do_not_import_it():
     assert out.stdout.strip() == "False"
 
 
+def test_digits_refuse_a_validation_set_of_one():
+    with pytest.raises(ValueError, match=r"data.val_fraction=0.0001: 1 validation sample"):
+        Digits(64, 10, 0.0001, 0.15, None, seed=0)
+    assert len(Digits(64, 10, 0.001, 0.15, None, seed=0).x_val) == 2
+
+
 def test_nonlinear_data_follows_its_curve():
     d = Nonlinear(1, 1, 2000, 0.0, 0.25, None, seed=0)
     torch.testing.assert_close(d.y_train, torch.sin(3 * d.x_train) + d.x_train / 2)

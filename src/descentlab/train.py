@@ -7,7 +7,7 @@ from pathlib import Path
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import instantiate, to_absolute_path
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
@@ -79,7 +79,9 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
 
     if rank_zero_only.rank == 0:
         print_settings(cfg, run_dir)
-    trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path)
+    # a relative ckpt_path is from where the command was typed, also with hydra.job.chdir=true
+    ckpt_path = to_absolute_path(cfg.ckpt_path) if cfg.ckpt_path else None
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
     stop = stopped(trainer)  # read before test(), which replaces the metrics it is read from
     if stop is None and getattr(data, "x_test", None) is not None:
         trainer.test(module, datamodule=data, verbose=False)  # test/loss, test/<metric>

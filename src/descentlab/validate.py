@@ -279,14 +279,17 @@ def check_checkpoint(cfg: DictConfig) -> None:
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is None:
         return
-    if not Path(ckpt_path).is_file():
+    from hydra.utils import to_absolute_path
+
+    path = Path(to_absolute_path(ckpt_path))  # from where it was typed (hydra.job.chdir=true)
+    if not path.is_file():
         raise ConfigError(
             f"ckpt_path={ckpt_path}: no such file; give a run's checkpoints/last.ckpt"
         )
     import torch
 
     try:
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
         step, saved = checkpoint["global_step"], checkpoint["state_dict"]
     except Exception:
         raise ConfigError(f"ckpt_path={ckpt_path}: not a Lightning checkpoint") from None

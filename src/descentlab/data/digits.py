@@ -54,6 +54,11 @@ class Digits(L.LightningDataModule):
             val,
             test,
         )
+        if len(self.x_val) < 2:  # R² and the surfaces' spread need two
+            raise ValueError(
+                f"data.val_fraction={val_fraction}: {len(self.x_val)} validation sample of the "
+                f"digits' {len(x)}; must be ≥ 2: raise it"
+            )
         if batch_size is not None and batch_size > len(self.x_train):
             raise ValueError(
                 f"data.batch_size={batch_size}: must be ≤ {len(self.x_train)}, the digits' "
