@@ -23,6 +23,7 @@ class Tasks(L.Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         self.tasks = len(self.bar.progress.tasks)
         self.final = int(self.bar.progress.tasks[0].completed)
+        self.total = self.bar.progress.tasks[0].total
 
 
 class StopAt(L.Callback):
@@ -35,7 +36,9 @@ class StopAt(L.Callback):
         trainer.should_stop = trainer.global_step == self.step
 
 
-def fit(max_steps: int, val_check_interval: int, *callbacks: L.Callback) -> L.Trainer:
+def fit(
+    max_steps: int, val_check_interval: int, *callbacks: L.Callback, accumulate: int = 1
+) -> L.Trainer:
     """The seed model fitted with `callbacks` (the bar first) and no logger."""
     data = LinearData(3.0, 0.0, 64, 0.1, "normal", 1.0, 0.25, None, seed=0)
     module = DescentModule(Linear(bias=False), torch.nn.MSELoss(), torch.optim.SGD)
@@ -47,6 +50,7 @@ def fit(max_steps: int, val_check_interval: int, *callbacks: L.Callback) -> L.Tr
         enable_checkpointing=False,
         enable_model_summary=False,
         accelerator="cpu",
+        accumulate_grad_batches=accumulate,
     )
     trainer.fit(module, datamodule=data)
     return trainer
@@ -66,6 +70,13 @@ def test_a_run_stopped_after_the_bars_update_ends_at_its_last_step():
     tasks = Tasks(bar)
     trainer = fit(100, 50, bar, StopAt(7), tasks)
     assert trainer.global_step == 7 and tasks.final == 7
+
+
+def test_with_accumulated_gradients_the_bar_counts_steps_not_batches():
+    bar = ProgressBar(refresh_rate=10)
+    tasks = Tasks(bar)
+    trainer = fit(30, 10, bar, tasks, accumulate=3)
+    assert trainer.global_step == 30 and (tasks.final, tasks.total) == (30, 30)
 
 
 def test_refresh_rate_0_trains_with_no_bar():

@@ -40,6 +40,15 @@ class ProgressBar(RichProgressBar):
     def _get_train_description(self, current_epoch: int) -> str:
         return "steps"
 
+    @property
+    def total_train_batches(self) -> int | float:
+        """Steps, not batches: with accumulate_grad_batches=a, a batches make one step. The run's
+        one epoch holds exactly the batches of the steps left (`data.batches.batches_left`)."""
+        return self.trainer.num_training_batches // self.trainer.accumulate_grad_batches
+
+    def _update(self, progress_bar_id: Any, current: int) -> None:
+        super()._update(progress_bar_id, current // self.trainer.accumulate_grad_batches)
+
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
