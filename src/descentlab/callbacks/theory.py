@@ -108,24 +108,14 @@ class Theory(Callback):
                 f"lr = {lr:.4g}",
             )
         )
-        # the error θ − θ* of the first steps, while lr is still the starting lr
-        steps = len(list(itertools.takewhile(lambda rate: rate == lr, self.lrs)))
-        theta = (
-            torch.stack(self.theta[:steps]).cpu().double()
-            if steps
-            else torch.zeros(0, 2, dtype=torch.float64)
-        )
-        if not bias:
-            theta = theta[:, :1]  # w alone trains, or b is frozen
-        errors = theta - torch.tensor([best["w"], best.get("b", 0.0)][: theta.shape[1]])
+        errors = self.errors(lr, best, bias)
         # what overshoots: the error along the Hessian's steepest direction (w's, for w alone)
         steepest = torch.linalg.eigh(theory.hessian(x, bias)).eigenvectors[:, -1]
-        along = errors @ steepest.to(errors)
         error = "the error along λ_max's eigenvector" if bias else "w − w*"
         measured = theory.measured_contraction(errors, momentum=bool(momentum))
-        flips, flip_steps = theory.sign_flips(along)
+        flips, flip_steps = theory.sign_flips(errors @ steepest.to(errors))
         flips = f"sign of {error} flipped {flips} times in {flip_steps} steps"
-        if flip_steps < steps - 1:
+        if flip_steps < len(errors) - 1:
             flips += f" (then within {theory.ROUNDING:g} of 0)"
         mini = self.batch is not None and self.batch < len(x)
         if mini:
@@ -143,3 +133,13 @@ class Theory(Callback):
         )
         rows.append(("behaviour at this lr", behaviour, flips))
         return rows
+
+    def errors(self, lr: float, best: dict[str, float], bias: bool) -> torch.Tensor:
+        """θ − θ* at each of the first steps, while lr is still the starting `lr`: one row per
+        step, of w − w* and, where b trains, b − b*."""
+        steps = len(list(itertools.takewhile(lambda rate: rate == lr, self.lrs)))
+        star = torch.tensor([best["w"], best["b"]] if bias else [best["w"]], dtype=torch.float64)
+        if not steps:
+            return torch.zeros(0, len(star), dtype=torch.float64)
+        theta = torch.stack(self.theta[:steps]).cpu().double()
+        return theta[:, : len(star)] - star  # a frozen b is left out
