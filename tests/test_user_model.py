@@ -70,3 +70,66 @@ def test_a_module_defined_only_here_trains_through_its_own_config(tmp_path):
     bad = descentlab("+model.depth=3", f"hydra.run.dir={tmp_path / 'bad'}")
     assert bad.returncode == 2
     assert "model.depth: not an argument of my_models.TwoLayer; allowed: hidden" in bad.stderr
+
+
+def test_evaluating_the_end_of_run_views_leaves_the_model_as_training_left_it(tmp_path):
+    """BatchNorm, dropout and one submodule held under two names: the final metrics and the
+    surfaces evaluate in eval mode on what training left, and change nothing of it (the
+    running statistics, the shared weights) before the checkpoint is written."""
+    import json
+
+    import torch
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    (tmp_path / "pkg").mkdir()
+    source = textwrap.dedent("""
+        import torch
+        from torch import nn
+
+        class Mixed(nn.Module):
+            def __init__(self, hidden: int):
+                super().__init__()
+                self.inp = nn.Linear(1, hidden)
+                self.bn = nn.BatchNorm1d(hidden)
+                self.mid = nn.Linear(hidden, hidden)
+                self.mid2 = self.mid  # the same layer, twice
+                self.drop = nn.Dropout(0.2)
+                self.out = nn.Linear(hidden, 1)
+
+            def forward(self, x):
+                h = torch.tanh(self.bn(self.inp(x)))
+                return self.out(self.drop(torch.tanh(self.mid2(torch.tanh(self.mid(h))))))
+    """)
+    (tmp_path / "pkg" / "mixed.py").write_text(source)
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "mixed.yaml").write_text("_target_: mixed.Mixed\nhidden: 16\n")
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "descentlab", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+         "data=nonlinear", "model=mixed", "init=none", "scheduler=none", "trainer.max_steps=30",
+         "callbacks.surface.resolution=5", f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path / "pkg")},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    sys.path.insert(0, str(tmp_path / "pkg"))
+    try:
+        from mixed import Mixed
+    finally:
+        sys.path.remove(str(tmp_path / "pkg"))
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert int(saved["model.bn.num_batches_tracked"]) == 30  # one per training step
+    model = Mixed(16)
+    model.load_state_dict({k[6:]: v for k, v in saved.items() if k.startswith("model.")})
+    data = instantiate(OmegaConf.load(run_dir / ".hydra" / "config.yaml").data)
+    with torch.no_grad():
+        model.eval()
+        train_loss = float(torch.nn.functional.mse_loss(model(data.x_train), data.y_train))
+        val_loss = float(torch.nn.functional.mse_loss(model(data.x_val), data.y_val))
+    logged = scalars(run_dir)
+    assert logged["final/train_loss"][-1][1] == pytest.approx(train_loss, rel=1e-5)
+    assert logged["final/val_loss"][-1][1] == pytest.approx(val_loss, rel=1e-5)
+    assert logged["val/loss"][-1] == (30, pytest.approx(val_loss, rel=1e-5))
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["final_loss"] == pytest.approx(train_loss, rel=1e-5)

@@ -11,7 +11,17 @@ from descentlab.theory import critical_lr, heavy_ball, hessian, least_squares
 
 @torch.no_grad()
 def final_metrics(module: DescentModule, data: Any) -> dict[str, float]:
-    """Losses at the final weights, on the whole training and validation sets, and each scalar."""
+    """Losses at the final weights, on the whole training and validation sets, and each scalar;
+    in eval mode, as validation evaluates (BatchNorm's running statistics kept, no dropout)."""
+    training = module.training
+    module.eval()
+    try:
+        return evaluate(module, data)
+    finally:
+        module.train(training)
+
+
+def evaluate(module: DescentModule, data: Any) -> dict[str, float]:
     device = module.device
     x, y = data.x_train.to(device), data.y_train.to(device)
     x_val, y_val = data.x_val.to(device), data.y_val.to(device)

@@ -12,6 +12,7 @@ The cost is bounded: at most `snapshots` copies of the weights are kept (thinned
 goes on), grids have `resolution` points a side, and at most `max_samples` samples are used.
 """
 
+import copy
 from pathlib import Path
 
 import lightning as L
@@ -20,7 +21,7 @@ from lightning.pytorch.callbacks import Callback
 from torch.optim import Optimizer
 
 from descentlab import events, figures, surface
-from descentlab.theory import least_squares
+from descentlab.summary import optimum
 
 
 class LossSurface(Callback):
@@ -83,15 +84,18 @@ class LossSurface(Callback):
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule, save: bool) -> None:
         if not self.visited:
             return
-        model, criterion = pl_module.model, pl_module.criterion
+        # on a copy in eval mode, as validation sees the model: every point evaluated would
+        # otherwise update BatchNorm's running statistics and draw dropout masks (consuming
+        # the random numbers training draws next), and torch.func.functional_call does not
+        # restore a submodule that the model holds under two names
+        model, criterion = copy.deepcopy(pl_module.model).eval(), pl_module.criterion
         x, y = self.data(trainer, pl_module)
         final = {n: p.detach() for n, p in zip(self.names, self.params, strict=True)}
         if self.kind == "curve":
             ws = torch.cat(self.visited).tolist()
             slopes = torch.cat(self.grads).tolist()
-            center = (
-                least_squares(x.cpu(), y.cpu(), bias=False)["w"] if x.shape[-1] == 1 else ws[-1]
-            )
+            best = optimum(pl_module, trainer.datamodule)  # w*, where the theory gives it
+            center = ws[-1] if best is None else best["w"]
             self.curve = surface.curve(model, criterion, x, y, self.names[0], ws, slopes, center)
             drawn = {"curve": figures.draw_curve(self.curve, self.lr)}
         elif self.kind == "contour":
