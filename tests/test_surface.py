@@ -143,6 +143,31 @@ def test_a_straight_path_is_one_principal_direction():
     )
 
 
+class Mixed(nn.Module):
+    """A float32 layer, then a float64 one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.second = nn.Linear(3, 4), nn.Linear(4, 1).double()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.first(x).tanh().double())
+
+
+def test_the_principal_plane_of_a_model_with_float32_and_float64_layers():
+    """flatten promotes the weights to float64; each layer gets its values back in its own
+    dtype (matmul refuses to mix them)."""
+    model = Mixed()
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    final = surface.flatten(params)
+    back = surface.unflatten(final, params)
+    assert all(back[n].dtype == p.dtype and torch.equal(back[n], p) for n, p in params.items())
+    snapshots = torch.stack([final + torch.randn(final.shape) for _ in range(4)] + [final])
+    x, y = torch.randn(16, 3), torch.randn(16, 1, dtype=torch.float64)
+    t = surface.pca_trajectory(model, nn.MSELoss(), x, y, params, snapshots, points=3)
+    assert torch.isfinite(t.loss).all()
+
+
 def test_snapshots_stay_bounded_and_span_the_run(tmp_path):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(1, 4), nn.Tanh(), nn.Linear(4, 1))

@@ -182,9 +182,10 @@ def flatten(params: Params) -> torch.Tensor:
 
 
 def unflatten(vector: torch.Tensor, like: Params) -> Params:
+    """`vector` cut into the shapes and dtypes of `like` (flatten promotes mixed ones)."""
     out, start = {}, 0
     for name, p in like.items():
-        out[name] = vector[start : start + p.numel()].reshape(p.shape)
+        out[name] = vector[start : start + p.numel()].reshape(p.shape).to(p.dtype)
         start += p.numel()
     return out
 
