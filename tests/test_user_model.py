@@ -133,3 +133,35 @@ def test_evaluating_the_end_of_run_views_leaves_the_model_as_training_left_it(tm
     assert logged["val/loss"][-1] == (30, pytest.approx(val_loss, rel=1e-5))
     results = json.loads((run_dir / "results.json").read_text())
     assert results["final_loss"] == pytest.approx(train_loss, rel=1e-5)
+
+
+def test_a_model_that_returns_a_tuple_is_told_so_in_one_line(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "pair.py").write_text(
+        textwrap.dedent("""
+        from torch import nn
+
+        class Pair(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layer = nn.Linear(1, 1)
+
+            def forward(self, x):
+                y = self.layer(x)
+                return y, y.detach()
+    """)
+    )
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "pair.yaml").write_text("_target_: pair.Pair\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "descentlab", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+         "data=nonlinear", "model=pair", "init=none", "trainer.max_steps=20",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path / "pkg")},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "descentlab: error: model: its forward returned a tuple; the criterion and the metrics "
+        "take the prediction as one tensor: return that alone"
+    )

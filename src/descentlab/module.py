@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torchmetrics import Metric, MetricCollection
 
+from descentlab.errors import ConfigError
+
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -41,22 +43,28 @@ class DescentModule(L.LightningModule):
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))  # optimizer steps taken
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        y_hat = self.model(x)
+        if not isinstance(y_hat, torch.Tensor):  # a user's model returning (y_hat, extras)
+            raise ConfigError(
+                f"model: its forward returned a {type(y_hat).__name__}; the criterion and the "
+                "metrics take the prediction as one tensor: return that alone"
+            )
+        return y_hat
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        return self.criterion(self.model(x), y)  # L; Lightning runs L.backward() and the step
+        return self.criterion(self(x), y)  # L; Lightning runs L.backward() and the step
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         x, y = batch
-        y_hat = self.model(x)
+        y_hat = self(x)
         self.log("val/loss", self.criterion(y_hat, y), prog_bar=True, sync_dist=True)
         self.val_metrics.update(y_hat, y)
         self.log_dict(self.val_metrics)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         x, y = batch
-        y_hat = self.model(x)
+        y_hat = self(x)
         self.log("test/loss", self.criterion(y_hat, y), sync_dist=True)
         self.test_metrics.update(y_hat, y)
         self.log_dict(self.test_metrics)
