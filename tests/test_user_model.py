@@ -165,3 +165,42 @@ def test_a_model_that_returns_a_tuple_is_told_so_in_one_line(tmp_path):
         "descentlab: error: model: its forward returned a tuple; the criterion and the metrics "
         "take the prediction as one tensor: return that alone"
     )
+
+
+def test_resuming_a_model_with_dropout_draws_what_the_run_would_have(tmp_path):
+    """Dropout draws random numbers every step: the checkpoint keeps where they stand."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "dropping.py").write_text(
+        textwrap.dedent("""
+        from torch import nn
+
+        class Dropping(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inp, self.drop, self.out = nn.Linear(1, 16), nn.Dropout(0.5), nn.Linear(16, 1)
+
+            def forward(self, x):
+                return self.out(self.drop(self.inp(x).tanh()))
+    """)
+    )
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "dropping.yaml").write_text("_target_: dropping.Dropping\n")
+
+    def run(name: str, *overrides: str) -> dict:
+        proc = subprocess.run(
+            [sys.executable, "-m", "descentlab", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+             "data=nonlinear", "model=dropping", "init=none", "scheduler=none",
+             "callbacks.surface=null", f"hydra.run.dir={tmp_path / name}", *overrides],
+            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path / "pkg")},
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return dict(scalars(tmp_path / name)["train/loss"])
+
+    straight = run("straight", "trainer.max_steps=40")
+    run("first", "trainer.max_steps=20")
+    resumed = run(
+        "resumed", "trainer.max_steps=40", f"ckpt_path={tmp_path / 'first/checkpoints/last.ckpt'}"
+    )
+    assert sorted(resumed) == list(range(20, 40))
+    assert [resumed[k] for k in range(20, 40)] == [straight[k] for k in range(20, 40)]

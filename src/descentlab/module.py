@@ -82,6 +82,20 @@ class DescentModule(L.LightningModule):
         if loss is not None:
             self.best_val_loss = torch.minimum(self.best_val_loss, loss.to(self.device))
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # where the random numbers stand (dropout draws them every step): a resumed run then
+        # draws what the run would have drawn next
+        checkpoint["rng_states"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_initialized():
+            checkpoint["rng_states"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        states = checkpoint.get("rng_states", {})
+        if "torch" in states:
+            torch.set_rng_state(states["torch"])
+        if "cuda" in states and torch.cuda.device_count() == len(states["cuda"]):
+            torch.cuda.set_rng_state_all(states["cuda"])
+
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer(self.parameters())
         if self.scheduler is None:
