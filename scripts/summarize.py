@@ -17,7 +17,7 @@ def main() -> None:
     args = parser.parse_args()
     results = summarize(args.sweep_dir)
     if not results:
-        sys.exit(f"summarize: {args.sweep_dir}: no */results.json here; give a sweep dir")
+        sys.exit(f"summarize: {args.sweep_dir}: no results.json in it; give a sweep dir")
     failed = sum(r["status"] == "failed" for r in results)
     print(f"{len(results)} jobs ({failed} failed): {args.sweep_dir / 'summary.md'}")
 

@@ -31,6 +31,15 @@ def test_tables_hold_every_job_in_order_with_their_values(tmp_path):
     assert (tmp_path / "summary").is_dir()  # the TensorBoard run with the figure
 
 
+def test_jobs_in_nested_subdirs_are_collected(tmp_path):
+    """hydra.sweep.subdir=lr_${optimizer.lr}/w${init.value}: each job two levels down."""
+    for num, (lr, w) in enumerate([(0.1, 0), (0.1, 1), (0.5, 0)]):
+        where = tmp_path / f"lr_{lr}" / f"w{w}"
+        where.mkdir(parents=True)
+        (where / "results.json").write_text(json.dumps({"job": num, "lr": lr, "status": "ok"}))
+    assert [r["job"] for r in collect(tmp_path)] == [0, 1, 2]
+
+
 def test_a_rebuilt_summary_replaces_its_tensorboard_events(tmp_path):
     """Summarizing again (scripts/summarize.py) leaves one event file, not one per rebuild,
     each of which TensorBoard would show."""

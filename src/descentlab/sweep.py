@@ -33,8 +33,9 @@ COLUMNS = [
 
 
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Every job's results, in job order."""
-    results = [json.loads(p.read_text()) for p in sweep_dir.glob("*/results.json")]
+    """Every job's results, in job order; at any depth, as a subdir may hold a / (an override
+    of a path, in ${hydra.job.override_dirname})."""
+    results = [json.loads(p.read_text()) for p in sweep_dir.rglob("results.json")]
     return sorted(results, key=lambda r: (r.get("job") is None, r.get("job") or 0))
 
 
