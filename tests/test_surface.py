@@ -1,6 +1,7 @@
 """Loss surfaces: the numbers the figures are drawn from, against closed forms and direct
 evaluation; and the callback's bounded recording."""
 
+import math
 from functools import partial
 
 import lightning as L
@@ -75,6 +76,18 @@ def test_curve_points_tangents_and_curve_are_the_runs(tmp_path):
     events = EventAccumulator(str(tmp_path), size_guidance={"images": 0})
     events.Reload()
     assert "surface/curve" in events.Tags()["images"]
+
+
+def test_a_step_where_the_loss_overflows_leaves_the_curve_drawable():
+    """lr = 1e30: w[1] ≈ 3e30, where L overflows float32; the curve spans the steps whose loss
+    is finite and is drawn with those."""
+    x = torch.linspace(-1, 1, 32).unsqueeze(1)
+    y = 3 * x
+    model = Linear(bias=False)
+    c = surface.curve(model, nn.MSELoss(), x, y, "w", [1.0, 3e30], [-4.0, 1e31], center=3.0)
+    assert torch.isfinite(c.loss).all() and float(c.w.max()) < 10
+    assert math.isfinite(c.visited_loss[0]) and not math.isfinite(c.visited_loss[1])
+    figures.draw_curve(c, lr=1e30)  # raised "Axis limits cannot be NaN or Inf"
 
 
 def test_contour_is_the_exact_bowl_and_the_path_is_the_runs(tmp_path):

@@ -8,6 +8,7 @@ in the final weights, biases and other 1-D parameters left out (Li et al., NeurI
 directions of the recorded weights minus the final ones, where random directions would miss it.
 """
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -61,13 +62,15 @@ def curve(
     center: float,
     points: int = 200,
 ) -> Curve:
-    finite = [w for w in visited if abs(w) < float("inf")]
+    at = losses_at(model, criterion, x, y, {name: torch.tensor(visited).to(x.device)}).tolist()
+    # the range spans the visited w whose loss is finite: a step far out (lr = 1e30) would
+    # stretch it where L overflows everywhere but at one end
+    finite = [w for w, loss in zip(visited, at, strict=True) if math.isfinite(loss)]
     low, high = min([*finite, center]), max([*finite, center])
     margin = 0.15 * (high - low) + 0.5
     grid = torch.linspace(low - margin, high + margin, points)
-    ws = torch.cat([grid, torch.tensor(visited, dtype=grid.dtype)]).to(x.device)
-    losses = losses_at(model, criterion, x, y, {name: ws}).cpu()  # L(w) at each w
-    return Curve(name, grid, losses[:points], visited, losses[points:].tolist(), slopes)
+    losses = losses_at(model, criterion, x, y, {name: grid.to(x.device)}).cpu()  # L(w) at each
+    return Curve(name, grid, losses, visited, at, slopes)
 
 
 @dataclass
