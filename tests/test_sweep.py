@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from tensorboard.plugins.hparams import plugin_data_pb2
 
-from conftest import ROOT, scalars
+from conftest import ROOT, hparams_plugin, scalars
 
 pytestmark = pytest.mark.slow
 
@@ -242,6 +243,12 @@ def test_ddp_spawn_inside_a_sweep_makes_exactly_its_jobs(tmp_path):
     assert diverging["status"] == "diverged"  # lr 5 > 2/h ≈ 1.23
     assert int(diverging["steps"]) < 20
     assert "diverged at step" in proc.stdout and "> critical lr 1.23" in proc.stdout
+    # the HParams table, written in the worker processes, has every key set on the command line
+    for job in ("0", "1", "2"):
+        start = hparams_plugin(out / job)["_hparams_/session_start_info"]
+        params = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams
+        assert params["trainer.strategy"].string_value == "ddp_spawn"
+        assert params["trainer.max_steps"].number_value == 20
 
 
 def test_optuna_search_finds_the_best_of_its_trials(tmp_path):

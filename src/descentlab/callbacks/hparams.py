@@ -20,13 +20,15 @@ class HParams(Callback):
     """
 
     def __init__(self, params: dict[str, Any]) -> None:
-        self.params = dict(params)
+        # read here, where Hydra runs the job: ddp_spawn's worker processes, which write the
+        # table, have no Hydra config to read them from
+        self.params = {**params, **command_line()}
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.logger is None:
             raise ValueError("callbacks.hparams needs a logger; set logger=tensorboard")
         metrics = final_metrics(pl_module, trainer.datamodule)
-        params = {**self.params, **command_line(), "status": run_status(trainer)}
+        params = {**self.params, "status": run_status(trainer)}
         trainer.logger.log_hyperparams(params, metrics=metrics, step=trainer.global_step)
 
 
