@@ -134,6 +134,24 @@ def test_joblib_sends_jobs_two_at_a_time_each_with_its_own_config(tmp_path):
         assert f"init.value={row['init.value']}" in job_overrides
 
 
+def test_jobs_that_submitit_runs_side_by_side_take_one_thread_each(monkeypatch):
+    import torch
+
+    from descentlab.job import share_cores
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.delenv("SUBMITIT_LOCAL_JOB_ID", raising=False)
+        share_cores()  # a run of its own: torch's threads as they are
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("SUBMITIT_LOCAL_JOB_ID", "7")  # what submitit_local sets in a job
+        share_cores()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_submitit_local_sweep(tmp_path):
     out = tmp_path / "sweep"
     proc = sweep(

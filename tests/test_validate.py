@@ -359,8 +359,19 @@ def test_gpu_without_a_gpu_is_refused(check):
 
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local", "submitit_slurm"])
-def test_a_sweep_whose_launcher_is_installed_passes(tmp_path: Path, launcher):
+def test_a_sweep_whose_launcher_is_installed_passes(monkeypatch, tmp_path: Path, launcher):
+    monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}")  # as on a SLURM cluster
     precheck(["-m", f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path}"])  # [test] has them
+
+
+def test_a_slurm_sweep_where_there_is_no_slurm_says_so(monkeypatch, tmp_path: Path):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(Exception) as caught:
+        precheck(["-m", "hydra/launcher=submitit_slurm", f"hydra.sweep.dir={tmp_path / 's'}"])
+    assert one_line(caught.value).startswith(
+        "hydra/launcher=submitit_slurm: no SLURM here (sbatch is not on the PATH)"
+    )
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.parametrize(

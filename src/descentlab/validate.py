@@ -11,6 +11,7 @@ import importlib.util
 import inspect
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -407,6 +408,11 @@ def check_plugins(cfg: DictConfig) -> None:
             installed = False
         if not installed:
             raise plugin_missing(f"hydra/{group}", cfg.hydra.runtime.choices[f"hydra/{group}"])
+    if cfg.hydra.launcher._target_.endswith(".SlurmLauncher") and not shutil.which("sbatch"):
+        raise ConfigError(  # submitit would fail in a traceback once the sweep dir is made
+            "hydra/launcher=submitit_slurm: no SLURM here (sbatch is not on the PATH); "
+            "run it on the cluster, or use hydra/launcher=submitit_local or joblib here"
+        )
 
 
 def plugin_missing(group: str, choice: str) -> ConfigError:
