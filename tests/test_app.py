@@ -287,6 +287,22 @@ def test_resuming_from_a_weights_only_checkpoint_is_refused(seed_run, tmp_path):
     )
 
 
+def test_an_init_that_leaves_a_layers_units_equal_is_pointed_out(run_app):
+    """The seed example's init=constant on an MLP: every unit of a layer the same, for good."""
+    proc, _, _ = run_app(
+        "data=digits", "model=mlp", "trainer.max_steps=10", "callbacks.surface=null", name="sym"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "init=constant made every value of layers.0.weight, layers.2.weight, layers.4.weight "
+        "equal" in proc.stdout + proc.stderr
+    )
+    proc, _, _ = run_app("data=digits", "model=mlp", "init=none", "trainer.max_steps=10",
+                         "callbacks.surface=null", name="own")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "made every value" not in proc.stdout + proc.stderr
+
+
 def test_a_metric_set_to_null_is_left_out(run_app):
     proc, run_dir, _ = run_app("metrics.r2=null", "trainer.max_steps=20", name="no-r2")
     assert proc.returncode == 0, proc.stderr

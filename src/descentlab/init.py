@@ -20,6 +20,16 @@ def initialize(model: nn.Module, init: Init) -> None:
             init(p)
 
 
+def symmetric(model: nn.Module) -> list[str]:
+    """The weight matrices (2-D and up) whose values are all equal: each unit of such a layer
+    computes the same and gets the same gradient, so its units never come apart."""
+    return [
+        name
+        for name, p in model.named_parameters()
+        if p.dim() >= 2 and p.numel() > 1 and bool((p == p.flatten()[0]).all())
+    ]
+
+
 def freeze(model: nn.Module, names: list[str]) -> None:
     """requires_grad = False for each named parameter: autograd computes no dL/d(name) for it,
     its .grad stays None, and the optimizer leaves its value as initialised."""

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from descentlab.callbacks.divergence import Divergence, stopped
 from descentlab.console import print_settings, print_summary
 from descentlab.errors import refused
-from descentlab.init import freeze, initialize
+from descentlab.init import freeze, initialize, symmetric
 from descentlab.module import DescentModule
 from descentlab.summary import (
     critical,
@@ -26,6 +26,8 @@ from descentlab.summary import (
     summary_line,
 )
 from descentlab.validate import validate
+
+log = logging.getLogger(__name__)
 
 # Data lives in memory as tensors: worker processes would only add start-up cost.
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -52,6 +54,14 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
         model = instantiate(cfg.model)
         if cfg.get("init"):  # init=none keeps the module's own initialisation
             initialize(model, instantiate(cfg.init))
+            if same := symmetric(model):  # the seed example's init=constant, on an MLP
+                log.warning(
+                    "init=%s made every value of %s equal: the units of such a layer get "
+                    "equal gradients and never come apart; init=none keeps the module's own "
+                    "initialisation",
+                    HydraConfig.get().runtime.choices.get("init"),
+                    ", ".join(same),
+                )
         freeze(model, cfg.freeze)
         module = DescentModule(
             model=model,
