@@ -144,6 +144,7 @@ def test_console_shows_settings_summary_and_the_tensorboard_command(seed_run):
     proc, run_dir, _, logged = seed_run
     out = proc.stdout
     assert "optimizer" in out and "lr=0.1" in out and "seed" in out
+    assert "batch_size=null" in out and "bias=false" in out  # as one would type them
     summary = next(line for line in out.splitlines() if line.startswith("done:"))
     w = logged["final/w"][-1][1]
     assert f"w = {w:.5f}" in summary and "w* = " in summary and "300 steps" in summary
