@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 from pathlib import Path
 
 from descentlab.sweep import collect, draw, summarize
@@ -27,6 +28,11 @@ def test_tables_hold_every_job_in_order_with_their_values(tmp_path):
     ]
     assert float(rows[0]["final_loss"]) == 0.0134 and rows[2]["error"] == "ConfigError: x"
     assert "| 0.1 | 0 | ok | 0.1 | 0.0134 |" in (tmp_path / "summary.md").read_text()
+    job(tmp_path, 3, params={"optimizer.lr": 2}, lr=2, status="failed", error="a | b")
+    summarize(tmp_path)
+    header, *_, failed = (tmp_path / "summary.md").read_text().splitlines()
+    cells = lambda line: re.split(r"(?<!\\)\|", line)  # noqa: E731  (| not after a \)
+    assert failed.endswith(r"| a \| b |") and len(cells(failed)) == len(cells(header))
     assert (tmp_path / "sweep.png").stat().st_size > 5_000
     assert (tmp_path / "summary").is_dir()  # the TensorBoard run with the figure
 

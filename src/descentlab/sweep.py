@@ -62,7 +62,12 @@ def write_tables(sweep_dir: Path, results: list[dict[str, Any]]) -> None:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
-    cell = lambda v: "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)  # noqa: E731
+
+    def cell(v: Any) -> str:  # a | inside a value (an error's text) would end its cell
+        return (
+            "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v).replace("|", r"\|")
+        )
+
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
