@@ -483,7 +483,11 @@ def test_a_users_own_class_gives_a_key_its_own_meaning(tmp_path: Path, monkeypat
     [
         ("data", "data=digits data.in_features=10", "data: digits have in_features=64"),
         ("data", "data=digits data.batch_size=99999", "data.batch_size=99999: must be ≤ 1257,"),
-        ("callbacks.hparams", "callbacks.hparams.params=abc", "callbacks.hparams: dictionary"),
+        (
+            "callbacks.hparams",
+            "callbacks.hparams.params=abc",
+            "callbacks.hparams.params=abc: must be a mapping of column → value",
+        ),
     ],
 )
 def test_what_a_constructor_refuses_is_one_line_naming_the_key(key, overrides, expected):

@@ -1,5 +1,6 @@
 """TensorBoard's HParams table: the run's settings next to its real final metrics."""
 
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
@@ -20,6 +21,10 @@ class HParams(Callback):
     """
 
     def __init__(self, params: dict[str, Any]) -> None:
+        if not isinstance(params, Mapping):
+            raise ValueError(
+                f"callbacks.hparams.params={params}: must be a mapping of column → value"
+            )
         # read here, where Hydra runs the job: ddp_spawn's worker processes, which write the
         # table, have no Hydra config to read them from
         self.params = {**params, **command_line()}
