@@ -13,10 +13,26 @@ from conftest import scalars
 pytestmark = pytest.mark.slow
 
 
-def test_a_module_defined_only_here_trains_through_its_own_config(tmp_path):
+def plug_in(tmp_path, module: str, source: str, config: str, option: str = "") -> None:
+    """The user's package (pkg/<module>.py) and config (conf/model/<option or module>.yaml)."""
     (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "my_models.py").write_text(
-        textwrap.dedent("""
+    (tmp_path / "pkg" / f"{module}.py").write_text(textwrap.dedent(source))
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / f"{option or module}.yaml").write_text(config)
+
+
+def descentlab(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
+    """The app, with the user's config dir searched and their package importable."""
+    return subprocess.run(
+        [sys.executable, "-m", "descentlab", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+         *overrides],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path / "pkg")},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_a_module_defined_only_here_trains_through_its_own_config(tmp_path):
+    source = """
         from torch import nn
 
         class TwoLayer(nn.Module):
@@ -27,33 +43,13 @@ def test_a_module_defined_only_here_trains_through_its_own_config(tmp_path):
 
             def forward(self, x):
                 return self.head(self.encoder(x).tanh())
-    """)
-    )
-    (tmp_path / "conf" / "model").mkdir(parents=True)
-    (tmp_path / "conf" / "model" / "two_layer.yaml").write_text(
-        "_target_: my_models.TwoLayer\nhidden: 8\n"
-    )
+    """
+    config = "_target_: my_models.TwoLayer\nhidden: 8\n"
+    plug_in(tmp_path, "my_models", source, config, option="two_layer")
     run_dir = tmp_path / "run"
-
-    def descentlab(*overrides: str) -> subprocess.CompletedProcess:
-        """The app, with the user's config dir searched and their package importable."""
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "descentlab",
-                f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-                "model=two_layer",
-                *overrides,
-            ],
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONPATH": str(tmp_path / "pkg")},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
     proc = descentlab(
+        tmp_path,
+        "model=two_layer",
         "init=xavier_uniform",
         "trainer.max_steps=40",
         "optimizer.lr=0.05",
@@ -67,7 +63,9 @@ def test_a_module_defined_only_here_trains_through_its_own_config(tmp_path):
     loss = [v for _, v in logged["train/loss"]]
     assert loss[-1] < loss[0]
     assert (run_dir / "loss_slices.png").is_file() and (run_dir / "loss_pca.png").is_file()
-    bad = descentlab("+model.depth=3", f"hydra.run.dir={tmp_path / 'bad'}")
+    bad = descentlab(
+        tmp_path, "model=two_layer", "+model.depth=3", f"hydra.run.dir={tmp_path / 'bad'}"
+    )
     assert bad.returncode == 2
     assert "model.depth: not an argument of my_models.TwoLayer; allowed: hidden" in bad.stderr
 
@@ -82,8 +80,7 @@ def test_evaluating_the_end_of_run_views_leaves_the_model_as_training_left_it(tm
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    (tmp_path / "pkg").mkdir()
-    source = textwrap.dedent("""
+    source = """
         import torch
         from torch import nn
 
@@ -100,17 +97,12 @@ def test_evaluating_the_end_of_run_views_leaves_the_model_as_training_left_it(tm
             def forward(self, x):
                 h = torch.tanh(self.bn(self.inp(x)))
                 return self.out(self.drop(torch.tanh(self.mid2(torch.tanh(self.mid(h))))))
-    """)
-    (tmp_path / "pkg" / "mixed.py").write_text(source)
-    (tmp_path / "conf" / "model").mkdir(parents=True)
-    (tmp_path / "conf" / "model" / "mixed.yaml").write_text("_target_: mixed.Mixed\nhidden: 16\n")
+    """
+    plug_in(tmp_path, "mixed", source, "_target_: mixed.Mixed\nhidden: 16\n")
     run_dir = tmp_path / "run"
-    proc = subprocess.run(
-        [sys.executable, "-m", "descentlab", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-         "data=nonlinear", "model=mixed", "init=none", "scheduler=none", "trainer.max_steps=30",
-         "callbacks.surface.resolution=5", f"hydra.run.dir={run_dir}"],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path / "pkg")},
-        capture_output=True, text=True, timeout=300,
+    proc = descentlab(
+        tmp_path, "data=nonlinear", "model=mixed", "init=none", "scheduler=none",
+        "trainer.max_steps=30", "callbacks.surface.resolution=5", f"hydra.run.dir={run_dir}",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     sys.path.insert(0, str(tmp_path / "pkg"))
@@ -136,9 +128,7 @@ def test_evaluating_the_end_of_run_views_leaves_the_model_as_training_left_it(tm
 
 
 def test_a_model_that_returns_a_tuple_is_told_so_in_one_line(tmp_path):
-    (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "pair.py").write_text(
-        textwrap.dedent("""
+    source = """
         from torch import nn
 
         class Pair(nn.Module):
@@ -149,16 +139,11 @@ def test_a_model_that_returns_a_tuple_is_told_so_in_one_line(tmp_path):
             def forward(self, x):
                 y = self.layer(x)
                 return y, y.detach()
-    """)
-    )
-    (tmp_path / "conf" / "model").mkdir(parents=True)
-    (tmp_path / "conf" / "model" / "pair.yaml").write_text("_target_: pair.Pair\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "descentlab", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-         "data=nonlinear", "model=pair", "init=none", "trainer.max_steps=20",
-         f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path / "pkg")},
-        capture_output=True, text=True, timeout=300,
+    """
+    plug_in(tmp_path, "pair", source, "_target_: pair.Pair\n")
+    proc = descentlab(
+        tmp_path, "data=nonlinear", "model=pair", "init=none", "trainer.max_steps=20",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
@@ -169,9 +154,7 @@ def test_a_model_that_returns_a_tuple_is_told_so_in_one_line(tmp_path):
 
 def test_resuming_a_model_with_dropout_draws_what_the_run_would_have(tmp_path):
     """Dropout draws random numbers every step: the checkpoint keeps where they stand."""
-    (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "dropping.py").write_text(
-        textwrap.dedent("""
+    source = """
         from torch import nn
 
         class Dropping(nn.Module):
@@ -181,18 +164,13 @@ def test_resuming_a_model_with_dropout_draws_what_the_run_would_have(tmp_path):
 
             def forward(self, x):
                 return self.out(self.drop(self.inp(x).tanh()))
-    """)
-    )
-    (tmp_path / "conf" / "model").mkdir(parents=True)
-    (tmp_path / "conf" / "model" / "dropping.yaml").write_text("_target_: dropping.Dropping\n")
+    """
+    plug_in(tmp_path, "dropping", source, "_target_: dropping.Dropping\n")
 
     def run(name: str, *overrides: str) -> dict:
-        proc = subprocess.run(
-            [sys.executable, "-m", "descentlab", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-             "data=nonlinear", "model=dropping", "init=none", "scheduler=none",
-             "callbacks.surface=null", f"hydra.run.dir={tmp_path / name}", *overrides],
-            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path / "pkg")},
-            capture_output=True, text=True, timeout=300,
+        proc = descentlab(
+            tmp_path, "data=nonlinear", "model=dropping", "init=none", "scheduler=none",
+            "callbacks.surface=null", f"hydra.run.dir={tmp_path / name}", *overrides,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         return dict(scalars(tmp_path / name)["train/loss"])
