@@ -62,7 +62,7 @@ def test_curve_points_tangents_and_curve_are_the_runs(tmp_path):
     callback, record, data = fit(tmp_path, toy(bias=False), lr=0.3)
     c = callback.curve
     x, y = data.x_train.double(), data.y_train.double() + 0.0
-    assert c.visited == pytest.approx(record.w[:8])  # points 1..8 are w[0..7]
+    assert c.visited == pytest.approx(record.w[:8])  # points 0..7 are w[0..7]
     assert c.slopes == pytest.approx(record.grad[:8])  # tangent slopes are the logged dL/dw
     for w, loss in list(zip(c.w.tolist(), c.loss.tolist(), strict=True))[::20]:
         assert loss == pytest.approx(float(((w * x - y) ** 2).mean()), rel=1e-4)  # L(w), exact
@@ -100,6 +100,45 @@ def test_contour_is_the_exact_bowl_and_the_path_is_the_runs(tmp_path):
     assert c.path[0].tolist() == [1.0, 1.0]  # init constant 1
     assert len(c.path) == 31  # 30 steps and the final point
     assert (tmp_path / "loss_contour.png").is_file()
+
+
+class RecordWB(Callback):
+    def __init__(self) -> None:
+        self.path = []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self.path.append([pl_module.model.w.item(), pl_module.model.b.item()])
+
+
+def test_the_contour_path_is_every_step_also_past_the_snapshot_bound(tmp_path):
+    """An overshooting run zig-zags across the minimum: every other step (thinning) would show
+    one side only. 60 steps, more than `snapshots` (40): all of them, in order."""
+    record = RecordWB()
+    data = LinearData(3.0, -1.0, 128, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    callback = LossSurface(8, 40, 11, 2048, 0, seed=0)
+    trainer = L.Trainer(
+        max_steps=60, val_check_interval=10, default_root_dir=tmp_path, logger=False,
+        callbacks=[record, callback], enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, accelerator="cpu",
+    )  # fmt: skip
+    module = DescentModule(toy(bias=True), nn.MSELoss(), partial(torch.optim.SGD, lr=0.9))
+    trainer.fit(module, datamodule=data)
+    path = callback.contour.path
+    assert torch.equal(path[:-1], torch.tensor(record.path))  # then the final point
+    w = path[:10, 0] - 3  # w − w* ≈ w − 3: it zig-zags, each step on the other side
+    assert (w[1:] * w[:-1] < 0).all()
+
+
+def test_the_curves_title_gives_the_optimizers_step_and_mini_batches_are_named():
+    x = torch.linspace(-1, 1, 32).unsqueeze(1)
+    c = surface.curve(
+        Linear(bias=False), nn.MSELoss(), x, 3 * x, "w", [1.0, 1.5], [-2.0, -1.0], 3.0
+    )
+    rule = "w ← w − lr·v, v ← 0.9·v + dL/dw"
+    ax = figures.draw_curve(c, lr=0.05, rule=rule, note="batches of 8").axes[0]
+    assert ax.get_title() == f"L(w): tangent slope = dL/dw; {rule}, lr = 0.05"
+    assert "batches of 8" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.texts if t.get_text()] == ["0", "1"]  # steps, from 0
 
 
 def test_filter_normalised_direction_matches_each_filters_norm():

@@ -84,9 +84,12 @@ def curve_axes() -> plt.Axes:
     return fig.add_subplot()
 
 
-def draw_curve(c: "Curve", lr: float | None = None) -> Figure:
-    """L(w) with the visited points numbered 1, 2, …, the tangent at each (its slope is the
-    logged gradient dL/dw) and an arrow for each step."""
+def draw_curve(
+    c: "Curve", lr: float | None = None, rule: str | None = None, note: str | None = None
+) -> Figure:
+    """L(w) with the visited points numbered by their step, 0, 1, …, the tangent at each (its
+    slope is the logged gradient dL/dw) and an arrow for each step; `rule` says how the
+    optimizer made the step (theory.step_rule), plain SGD's lr·dL/dw if not given."""
     ax = curve_axes()
     for artist in [*ax.lines, *ax.collections, *ax.texts]:  # the last run's curve
         artist.remove()
@@ -102,7 +105,7 @@ def draw_curve(c: "Curve", lr: float | None = None) -> Figure:
         points_w.append(w)
         points_loss.append(loss)
         ax.annotate(
-            str(k + 1),
+            str(k),  # the step, as the table, the logs and TensorBoard count it
             (w, loss),
             textcoords="offset points",
             xytext=(0, 8),
@@ -128,9 +131,11 @@ def draw_curve(c: "Curve", lr: float | None = None) -> Figure:
     ax.relim()  # x: the new curve's range
     ax.autoscale_view(scaley=False)
     ax.set_ylim(bottom=min(0.0, float(c.loss.min())), top=top * 1.05)
-    ax.set_xlabel(c.name)
+    # with mini-batches: L is the whole training set's, each step's slope its batch's
+    ax.set_xlabel(c.name if note is None else f"{c.name}    ({note}; the curve is all samples' L)")
     ax.set_ylabel("loss")
-    title = f"gradient descent on L({c.name}): tangent slope = dL/d{c.name}, step = lr·dL/d{c.name}"
+    step = rule or f"step = lr·dL/d{c.name}"
+    title = f"L({c.name}): tangent slope = dL/d{c.name}; {step}"
     # y=1.0: the title's height is fixed, not measured against the axis's texts at every draw
     ax.set_title(title + ("" if lr is None else f", lr = {lr:g}"), fontsize=9, y=1.0)
     return ax.figure
@@ -143,9 +148,10 @@ def draw_contour(c: "Contour") -> Figure:
     contours(fig, ax, c.a, c.b, loss)
     path = c.path.numpy()
     ax.plot(path[:, 0], path[:, 1], ".-", color="tab:red", ms=3, lw=1, label="the run's path")
-    ax.plot(*path[0], "o", color="tab:red", label="start")
+    ax.plot(*path[0], "o", color="tab:red", label="start", zorder=4)  # over the minimum's star
     i, j = np.unravel_index(np.argmin(loss), loss.shape)
     ax.plot(c.a[j], c.b[i], "*", color="k", ms=10, label="lowest point on the grid")
+    ax.set_aspect("equal")  # a round bowl looks round; the path meets the contours at right angles
     ax.set_xlabel(c.names[0])
     ax.set_ylabel(c.names[1])
     ax.set_title(f"L({c.names[0]}, {c.names[1]}): an exact bowl for a linear model", fontsize=9)

@@ -95,13 +95,14 @@ def contour(
     points: int = 80,
 ) -> Contour:
     finite = path[torch.isfinite(path).all(dim=1)]
-    spans = []
+    ranges = []
     for i in range(2):
         values = torch.cat([finite[:, i], torch.tensor([center[i]])])
-        low, high = float(values.min()), float(values.max())
-        margin = 0.15 * (high - low) + 0.5
-        spans.append(torch.linspace(low - margin, high + margin, points))
-    a, b = spans
+        ranges.append((float(values.min()), float(values.max())))
+    # a square, drawn to equal scale: the bowl's true shape (its curvatures' ratio) shows
+    half = max(0.65 * (high - low) + 0.5 for low, high in ranges)
+    a, b = (torch.linspace((low + high) / 2 - half, (low + high) / 2 + half, points)
+            for low, high in ranges)  # fmt: skip
     bb, aa = torch.meshgrid(b, a, indexing="ij")  # [i, j] = (b[i], a[j])
     grid = {names[0]: aa.flatten().to(x.device), names[1]: bb.flatten().to(x.device)}
     loss = losses_at(model, criterion, x, y, grid).cpu().reshape(points, points)

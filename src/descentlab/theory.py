@@ -54,6 +54,17 @@ def heavy_ball(optimizer: torch.optim.Optimizer) -> float | None:
     return momentum
 
 
+def step_rule(optimizer: torch.optim.Optimizer, w: str = "w") -> str:
+    """How the optimizer turns dL/dw into its step (new w − w), for the parameter named `w`;
+    short enough for one line over a table or a figure."""
+    momentum = heavy_ball(optimizer)
+    if momentum == 0:
+        return f"{w} ← {w} − lr·dL/d{w}, where dL/d{w} is the slope of L at {w}"
+    if momentum is not None:
+        return f"{w} ← {w} − lr·v, v ← {momentum:g}·v + dL/d{w} (momentum)"
+    return f"{type(optimizer).__name__} makes its own step of dL/d{w}, not −lr·dL/d{w}"
+
+
 def critical_lr(h: float, momentum: float = 0.0) -> float:
     """The largest stable lr: 2/h, or 2·(1 + μ)/h with momentum μ."""
     return 2 * (1 + momentum) / h

@@ -36,7 +36,7 @@ class Explain(Callback):
             and isinstance(pl_module.model, Linear)
             and isinstance(pl_module.criterion, torch.nn.MSELoss)
         )
-        self.title = step_rule(trainer.optimizers[0]) if self.active else ""
+        self.title = theory.step_rule(trainer.optimizers[0]) if self.active else ""
         self.rows = []
         self.batches: list[Any] = []  # the micro-batches of the step being taken
         self.loss = 0.0  # their losses, each divided by their number, as Lightning does
@@ -112,14 +112,3 @@ class Explain(Callback):
                 f"{row.get('new w', math.nan):.6g}",
             )
         console.print(table)
-
-
-def step_rule(optimizer: Optimizer) -> str:
-    """How the optimizer turns dL/dw into the step the table shows (new w − w); short enough
-    for one line over the table."""
-    momentum = theory.heavy_ball(optimizer)
-    if momentum == 0:
-        return "w ← w − lr·dL/dw, where dL/dw is the slope of L at w"
-    if momentum is not None:
-        return f"w ← w − lr·v, v ← {momentum:g}·v + dL/dw (momentum)"
-    return f"{type(optimizer).__name__} makes its own step of dL/dw, not −lr·dL/dw"

@@ -8,19 +8,21 @@ TensorBoard images under `surface/` and PNG files in the run dir.
                                 surface/pca      loss_pca.png: the path on its top-2 principal
                                                  directions, with the explained variance
 
-The cost is bounded: at most `snapshots` copies of the weights are kept (thinned as the run
-goes on), grids have `resolution` points a side, and at most `max_samples` samples are used.
+The cost is bounded: at most `snapshots` copies of a larger model's weights are kept (thinned
+as the run goes on; the contour's two scalars are kept at every step), grids have `resolution`
+points a side, and at most `max_samples` samples are used.
 """
 
 import copy
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch.optim import Optimizer
 
-from descentlab import events, figures, surface
+from descentlab import events, figures, surface, theory
 from descentlab.summary import optimum
 
 
@@ -49,6 +51,13 @@ class LossSurface(Callback):
         self.grads: list[torch.Tensor] = []
         self.record_every = 1
         self.lr: float | None = None
+        self.batch: int | None = None  # samples in the first batch
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if self.batch is None:
+            self.batch = len(batch[0])
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer
@@ -56,15 +65,19 @@ class LossSurface(Callback):
         step = trainer.global_step
         if self.lr is None:
             self.lr = optimizer.param_groups[0]["lr"]
+            rule = theory.step_rule(optimizer, self.names[0])  # one line over the figure:
+            self.rule = rule.split(", where")[0].removesuffix(" (momentum)")  # the rule alone
         if self.kind == "curve":
             if len(self.visited) < self.points:
                 self.visited.append(self.params[0].detach().reshape(1).clone())
                 grad = self.params[0].grad
                 zero = torch.zeros(1, device=pl_module.device)
                 self.grads.append(zero if grad is None else grad.reshape(1).clone())
-        elif step % self.record_every == 0:
+        elif self.kind == "contour" or step % self.record_every == 0:
             self.visited.append(torch.cat([p.detach().flatten() for p in self.params]))
-            if len(self.visited) >= self.snapshots:  # keep every other one: bounded, whole run
+            # larger models: keep every other one, bounded over the whole run; the contour keeps
+            # every step (two numbers each): every other step of a zig-zag would be one side
+            if self.kind != "contour" and len(self.visited) >= self.snapshots:
                 self.visited = self.visited[::2]
                 self.record_every *= 2
         if self.every_n_steps and step > 0 and step % self.every_n_steps == 0:
@@ -97,7 +110,9 @@ class LossSurface(Callback):
             best = optimum(pl_module, trainer.datamodule)  # w*, where the theory gives it
             center = ws[-1] if best is None else best["w"]
             self.curve = surface.curve(model, criterion, x, y, self.names[0], ws, slopes, center)
-            drawn = {"curve": figures.draw_curve(self.curve, self.lr)}
+            mini = self.batch is not None and self.batch < len(trainer.datamodule.x_train)
+            note = f"batches of {self.batch}: a tangent has its batch's slope" if mini else None
+            drawn = {"curve": figures.draw_curve(self.curve, self.lr, self.rule, note)}
         elif self.kind == "contour":
             path = torch.stack(self.visited).cpu()
             path = torch.cat([path, torch.cat([p.flatten() for p in final.values()]).cpu()[None]])
