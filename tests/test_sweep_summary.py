@@ -75,3 +75,24 @@ def test_the_figure_takes_lr_from_the_config_when_it_was_not_swept(tmp_path):
     assert ax.get_xscale() == "log"
     xs = [x for line in ax.get_lines() for x in line.get_xdata()]
     assert 1.5 in xs and 1 / 1.6 in xs and 2 / 1.6 in xs  # the job, then 1/h and 2/h
+
+
+def test_the_figure_rounds_drawn_values_and_marks_diverged_jobs_above_the_rest(tmp_path):
+    """Optuna draws init.value with 16 digits; a diverged job's own loss (1e5) would squash
+    the others: it is marked above the largest final loss of the jobs that ran to the end."""
+    common = {"lr": 0.1, "h": 1.6}
+    job(
+        tmp_path,
+        0,
+        params={"init.value": 2.151893663724195},
+        status="ok",
+        final_loss=0.02,
+        **common,
+    )
+    job(tmp_path, 1, params={"init.value": -1.0}, status="ok", final_loss=0.5, **common)
+    job(tmp_path, 2, params={"init.value": 7.0}, status="diverged", final_loss=9e5, **common)
+    ax = draw(collect(tmp_path)).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[:3] == ["init.value=2.15", "init.value=-1", "init.value=7"]
+    (diverged,) = [line for line in ax.get_lines() if line.get_marker() == "x"]
+    assert 0.5 < diverged.get_ydata()[0] < 3  # above 0.5, far below 9e5

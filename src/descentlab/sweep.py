@@ -88,16 +88,24 @@ def draw(results: list[dict[str, Any]]) -> "Figure":
     ]
     for r in results:
         params = r.get("params", {})
-        label = ", ".join(f"{k}={params.get(k)}" for k in varying if k != lr_key) or "all jobs"
-        groups.setdefault(label, []).append(r)
-    top = max((r["final_loss"] for r in results if _finite(r.get("final_loss"))), default=1.0)
-    for label, group in groups.items():
+        label = ", ".join(f"{k}={short(params.get(k))}" for k in varying if k != lr_key)
+        groups.setdefault(label or "all jobs", []).append(r)
+    # diverged and failed jobs are marked above the jobs that ran to the end: their own final
+    # loss (1e5 and up) would squash the others into the bottom of the plot
+    done = [
+        r["final_loss"] for r in results if r["status"] == "ok" and _finite(r.get("final_loss"))
+    ]
+    top = 3 * max(done, default=1.0)
+    for i, (label, group) in enumerate(groups.items()):
         group = sorted(group, key=_lr)
         ok = [r for r in group if r["status"] == "ok" and _finite(r.get("final_loss"))]
-        (line,) = ax.plot([_lr(r) for r in ok], [r["final_loss"] for r in ok], "o-", label=label)
+        # a marker and a dash of its own: groups that end at the same loss stay visible
+        style = {"marker": "osD^v<>p"[i % 8], "ls": ["-", "--", ":", "-."][i % 4], "alpha": 0.85}
+        (line,) = ax.plot([_lr(r) for r in ok], [r["final_loss"] for r in ok], **style, label=label)
         for r in (r for r in group if r["status"] != "ok"):
             marker = "x" if r["status"] == "diverged" else "s"
-            ax.plot(_lr(r), top, marker, color=line.get_color(), ms=9)
+            # each group's marks a little higher than the last one's, not on top of them
+            ax.plot(_lr(r), top * (1 + 0.08 * i), marker, color=line.get_color(), ms=9)
     hs = {round(r["h"], 9) for r in results if _finite(r.get("h"))}
     if len(hs) == 1:
         h = hs.pop()
@@ -111,9 +119,14 @@ def draw(results: list[dict[str, Any]]) -> "Figure":
     ax.set_xlabel(lr_key)
     ax.set_ylabel("final training loss")
     ax.set_title("the sweep: × diverged, ■ failed (drawn at the top)", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the data
     fig.tight_layout()
     return fig
+
+
+def short(value: Any) -> str:
+    """A swept value for a legend: a float to 3 significant digits (Optuna's draws have 16)."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
