@@ -96,3 +96,11 @@ def test_the_figure_rounds_drawn_values_and_marks_diverged_jobs_above_the_rest(t
     assert labels[:3] == ["init.value=2.15", "init.value=-1", "init.value=7"]
     (diverged,) = [line for line in ax.get_lines() if line.get_marker() == "x"]
     assert 0.5 < diverged.get_ydata()[0] < 3  # above 0.5, far below 9e5
+
+
+def test_final_losses_that_hardly_differ_get_a_linear_axis(tmp_path):
+    """adam_vs_sgd: both end at the noise floor; a log axis over that span labels every tick
+    with the same number."""
+    job(tmp_path, 0, params={"optimizer": "sgd"}, lr=0.1, status="ok", final_loss=0.0133595)
+    job(tmp_path, 1, params={"optimizer": "adam"}, lr=0.1, status="ok", final_loss=0.0133596)
+    assert draw(collect(tmp_path)).axes[0].get_yscale() == "linear"

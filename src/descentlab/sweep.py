@@ -114,8 +114,9 @@ def draw(results: list[dict[str, Any]]) -> "Figure":
     drawn = [r for r in results if _finite(_lr(r)) and _finite(r.get("final_loss"))]
     if drawn and min(_lr(r) for r in drawn) > 0:
         ax.set_xscale("log")
-    if drawn and min(r["final_loss"] for r in drawn) > 0:
-        ax.set_yscale("log")
+    losses = [r["final_loss"] for r in drawn]
+    if losses and min(losses) > 0 and max(losses) > 10 * min(losses):  # decades apart
+        ax.set_yscale("log")  # (a log axis over 1e-7 of a span labels every tick alike)
     ax.set_xlabel(lr_key)
     ax.set_ylabel("final training loss")
     ax.set_title("the sweep: × diverged, ■ failed (drawn at the top)", fontsize=9)
