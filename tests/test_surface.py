@@ -263,3 +263,19 @@ def test_a_plane_where_the_loss_is_the_same_everywhere_gets_a_note_not_an_error(
     contours(fig, ax, grid, grid, np.full((5, 5), 4.5))
     assert [t.get_text() for t in ax.texts] == ["L = 4.5 all over this plane"]
     assert ax.get_xlim() == (-1.0, 1.0)
+
+
+def test_the_figures_mark_the_minimum_the_theory_gives():
+    x = torch.linspace(-1, 1, 32).unsqueeze(1)
+    c = surface.curve(
+        Linear(bias=False), nn.MSELoss(), x, 3 * x, "w", [1.0, 1.5], [-2.0, -1.0], 3.0
+    )
+    ax = figures.draw_curve(c, lr=0.1, w_star=2.9).axes[0]
+    assert [2.9, 2.9] in [list(line.get_xdata()) for line in ax.get_lines()]  # the w* line
+    model = toy(bias=True)
+    path = torch.tensor([[1.0, 1.0], [2.0, 0.5], [2.9, 0.1]])
+    k = surface.contour(model, nn.MSELoss(), x, 3 * x + 0.1, ("w", "b"), path, (2.9, 0.1))
+    ax = figures.draw_contour(k, best=(3.0, 0.1)).axes[0]
+    (star,) = [line for line in ax.get_lines() if line.get_marker() == "*"]
+    assert (list(star.get_xdata()), list(star.get_ydata())) == ([3.0], [0.1])
+    assert star.get_label() == "minimum (w*, b*)"

@@ -85,7 +85,11 @@ def curve_axes() -> plt.Axes:
 
 
 def draw_curve(
-    c: "Curve", lr: float | None = None, rule: str | None = None, note: str | None = None
+    c: "Curve",
+    lr: float | None = None,
+    rule: str | None = None,
+    note: str | None = None,
+    w_star: float | None = None,
 ) -> Figure:
     """L(w) with the visited points numbered by their step, 0, 1, …, the tangent at each (its
     slope is the logged gradient dL/dw) and an arrow for each step; `rule` says how the
@@ -128,6 +132,9 @@ def draw_curve(
                 arrowprops={"arrowstyle": "->", "color": "tab:blue", "alpha": 0.6},
                 annotation_clip=False,
             )
+    if w_star is not None:  # where the theory puts the minimum
+        ax.axvline(w_star, color="0.55", ls=":", lw=1)
+        ax.annotate(f"{c.name}*", (w_star, top), xytext=(3, -10), textcoords="offset points")
     ax.relim()  # x: the new curve's range
     ax.autoscale_view(scaley=False)
     ax.set_ylim(bottom=min(0.0, float(c.loss.min())), top=top * 1.05)
@@ -141,16 +148,20 @@ def draw_curve(
     return ax.figure
 
 
-def draw_contour(c: "Contour") -> Figure:
-    """The exact contours of L over two scalars, with the run's path and the minimum."""
+def draw_contour(c: "Contour", best: tuple[float, float] | None = None) -> Figure:
+    """The exact contours of L over two scalars, with the run's path and the minimum: `best`,
+    where the theory gives it, else the lowest point on the grid."""
     fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
     loss = c.loss.numpy()
     contours(fig, ax, c.a, c.b, loss)
     path = c.path.numpy()
     ax.plot(path[:, 0], path[:, 1], ".-", color="tab:red", ms=3, lw=1, label="the run's path")
     ax.plot(*path[0], "o", color="tab:red", label="start", zorder=4)  # over the minimum's star
-    i, j = np.unravel_index(np.argmin(loss), loss.shape)
-    ax.plot(c.a[j], c.b[i], "*", color="k", ms=10, label="lowest point on the grid")
+    if best is not None:
+        ax.plot(*best, "*", color="k", ms=10, label=f"minimum ({c.names[0]}*, {c.names[1]}*)")
+    else:
+        i, j = np.unravel_index(np.argmin(loss), loss.shape)
+        ax.plot(c.a[j], c.b[i], "*", color="k", ms=10, label="lowest point on the grid")
     ax.set_aspect("equal")  # a round bowl looks round; the path meets the contours at right angles
     ax.set_xlabel(c.names[0])
     ax.set_ylabel(c.names[1])

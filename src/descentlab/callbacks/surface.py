@@ -112,7 +112,8 @@ class LossSurface(Callback):
             self.curve = surface.curve(model, criterion, x, y, self.names[0], ws, slopes, center)
             mini = self.batch is not None and self.batch < len(trainer.datamodule.x_train)
             note = f"batches of {self.batch}: a tangent has its batch's slope" if mini else None
-            drawn = {"curve": figures.draw_curve(self.curve, self.lr, self.rule, note)}
+            w_star = None if best is None else best["w"]
+            drawn = {"curve": figures.draw_curve(self.curve, self.lr, self.rule, note, w_star)}
         elif self.kind == "contour":
             path = torch.stack(self.visited).cpu()
             path = torch.cat([path, torch.cat([p.flatten() for p in final.values()]).cpu()[None]])
@@ -121,7 +122,9 @@ class LossSurface(Callback):
                 model, criterion, x, y, tuple(self.names), path.to(x.device), center
             )
             self.contour.path = self.contour.path.cpu()
-            drawn = {"contour": figures.draw_contour(self.contour)}
+            best = optimum(pl_module, trainer.datamodule)  # (w*, b*), where the theory gives it
+            exact = None if best is None else (best["w"], best["b"])
+            drawn = {"contour": figures.draw_contour(self.contour, exact)}
         else:
             if not all(torch.isfinite(p).all() for p in final.values()):
                 return  # a diverged run: there is no surface around non-finite weights
