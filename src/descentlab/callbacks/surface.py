@@ -15,7 +15,6 @@ points a side, and at most `max_samples` samples are used.
 
 import copy
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import torch
@@ -23,6 +22,7 @@ from lightning.pytorch.callbacks import Callback
 from torch.optim import Optimizer
 
 from descentlab import events, figures, surface, theory
+from descentlab.data.batches import mini_batch
 from descentlab.summary import optimum
 
 
@@ -51,13 +51,6 @@ class LossSurface(Callback):
         self.grads: list[torch.Tensor] = []
         self.record_every = 1
         self.lr: float | None = None
-        self.batch: int | None = None  # samples in the first batch
-
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if self.batch is None:
-            self.batch = len(batch[0])
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer
@@ -110,8 +103,8 @@ class LossSurface(Callback):
             best = optimum(pl_module, trainer.datamodule)  # w*, where the theory gives it
             center = ws[-1] if best is None else best["w"]
             self.curve = surface.curve(model, criterion, x, y, self.names[0], ws, slopes, center)
-            mini = self.batch is not None and self.batch < len(trainer.datamodule.x_train)
-            note = f"batches of {self.batch}: a tangent has its batch's slope" if mini else None
+            batch = mini_batch(trainer, len(trainer.datamodule.x_train))
+            note = None if batch is None else f"batches of {batch}: a tangent has its batch's slope"
             w_star = None if best is None else best["w"]
             drawn = {"curve": figures.draw_curve(self.curve, self.lr, self.rule, note, w_star)}
         elif self.kind == "contour":

@@ -9,7 +9,6 @@ contraction the run measured on its first `steps` steps. Written to TensorBoard 
 
 import itertools
 import math
-from typing import Any
 
 import lightning as L
 import torch
@@ -19,6 +18,7 @@ from torch.optim import Optimizer
 
 from descentlab import summary, theory
 from descentlab.console import console
+from descentlab.data.batches import mini_batch
 from descentlab.models.linear import Linear
 from descentlab.summary import problem
 
@@ -40,13 +40,6 @@ class Theory(Callback):
     def reset(self) -> None:
         self.theta: list[torch.Tensor] = []  # the trained (w) or (w, b) of the first steps
         self.lrs: list[float] = []
-        self.batch: int | None = None  # samples in the first batch
-
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if self.batch is None:
-            self.batch = len(batch[0])
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer
@@ -117,9 +110,9 @@ class Theory(Callback):
         flips = f"sign of {error} flipped {flips} times in {flip_steps} steps"
         if flip_steps < len(errors) - 1:
             flips += f" (then within {theory.ROUNDING:g} of 0)"
-        mini = self.batch is not None and self.batch < len(x)
-        if mini:
-            why = f"n/a: batches of {self.batch} have curvatures of their own"
+        batch = mini_batch(trainer, len(x))
+        if batch is not None:
+            why = f"n/a: batches of {batch} have curvatures of their own"
             predicted, behaviour = why, why
         else:
             predicted = f"{max(theory.contraction(lr, c, momentum) for c in curvatures):.4g}"

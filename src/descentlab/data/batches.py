@@ -73,3 +73,10 @@ def batches_left(trainer: L.Trainer | None, n: int, batch_size: int | None) -> i
         steps = max(1, trainer.max_steps - trainer.global_step)
         return steps * trainer.accumulate_grad_batches  # batches: one per micro-batch
     return 1 if batch_size is None else math.ceil(n / batch_size)
+
+
+def mini_batch(trainer: L.Trainer, n: int) -> int | None:
+    """The size of the training batches where they are smaller than the `n` training samples
+    (mini-batches: each has a loss, a gradient and a curvature of its own), else None."""
+    size = getattr(trainer.train_dataloader, "batch_size", None)  # Batches' or a DataLoader's
+    return size if size is not None and size < n else None
