@@ -7,6 +7,8 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from descentlab.rules import shown as shown_value  # null, true, false, as typed
+
 console = Console(highlight=False, width=max(100, Console().width))  # tables need ~100 columns
 
 # per group, the keys worth seeing at a glance
@@ -26,7 +28,7 @@ def print_settings(cfg: DictConfig, run_dir: Path) -> None:
     for group, keys in SHOWN.items():
         node = cfg.get(group) or {}
         shown = [k for k in node if not k.startswith("_") and (keys is None or k in keys)]
-        args = " ".join(f"{k}={typed_value(OmegaConf.select(node, k))}" for k in shown)
+        args = " ".join(f"{k}={shown_value(OmegaConf.select(node, k))}" for k in shown)
         table.add_row(group, f"[bold]{choices.get(group, '')}[/bold] {args}")
     table.add_row("seed", str(cfg.seed))
     if cfg.get("ckpt_path"):
@@ -47,10 +49,3 @@ def typed(path: Path) -> Path:
     when inside it (a job with hydra.job.chdir=true runs in its own dir)."""
     here = Path(HydraConfig.get().runtime.cwd) if HydraConfig.initialized() else Path.cwd()
     return path.relative_to(here) if path.is_relative_to(here) else path
-
-
-def typed_value(value: object) -> str:
-    """A value as an override would give it: null, true, false."""
-    if value is None or isinstance(value, bool):
-        return {None: "null", True: "true", False: "false"}[value]
-    return str(value)

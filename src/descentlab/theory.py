@@ -54,14 +54,16 @@ def heavy_ball(optimizer: torch.optim.Optimizer) -> float | None:
     return momentum
 
 
-def step_rule(optimizer: torch.optim.Optimizer, w: str = "w") -> str:
+def step_rule(optimizer: torch.optim.Optimizer, w: str = "w", short: bool = False) -> str:
     """How the optimizer turns dL/dw into its step (new w − w), for the parameter named `w`;
-    short enough for one line over a table or a figure."""
+    one line over a table, or with `short` the rule alone, over a figure."""
     momentum = heavy_ball(optimizer)
     if momentum == 0:
-        return f"{w} ← {w} − lr·dL/d{w}, where dL/d{w} is the slope of L at {w}"
+        return f"{w} ← {w} − lr·dL/d{w}" + (
+            "" if short else f", where dL/d{w} is the slope of L at {w}"
+        )
     if momentum is not None:
-        return f"{w} ← {w} − lr·v, v ← {momentum:g}·v + dL/d{w} (momentum)"
+        return f"{w} ← {w} − lr·v, v ← {momentum:g}·v + dL/d{w}" + ("" if short else " (momentum)")
     return f"{type(optimizer).__name__} makes its own step of dL/d{w}, not −lr·dL/d{w}"
 
 

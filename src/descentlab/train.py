@@ -25,7 +25,7 @@ from descentlab.summary import (
     optimum,
     summary_line,
 )
-from descentlab.validate import validate
+from descentlab.validate import active_metrics, validate
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +68,7 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
             criterion=instantiate(cfg.criterion),
             optimizer=instantiate(cfg.optimizer, _convert_="all"),
             scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-            metrics={  # metrics.<name>=null leaves one out
-                name: instantiate(metric)
-                for name, metric in (cfg.get("metrics") or {}).items()
-                if metric is not None
-            },
+            metrics={name: instantiate(metric) for name, metric in active_metrics(cfg).items()},
         )
         logger = instantiate(cfg.logger) if cfg.get("logger") else False
         callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c is not None]

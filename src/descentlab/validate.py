@@ -116,6 +116,11 @@ SET_BY_GROUPS = {  # Trainer arguments train.py passes from config groups of the
 }
 
 
+def active_metrics(cfg: DictConfig) -> dict[str, Any]:
+    """The metrics group's entries; `metrics.<name>=null` leaves one out."""
+    return {k: v for k, v in (cfg.get("metrics") or {}).items() if v is not None}
+
+
 def check_relations(cfg: DictConfig) -> None:
     """Rules that tie two keys together."""
     for argument, instead in SET_BY_GROUPS.items():
@@ -137,7 +142,7 @@ def check_relations(cfg: DictConfig) -> None:
             f"data.in_features={features}; choose model=mlp or model=cnn"
         )
     sizes = {"model.in_features": "data.in_features", "model.out_features": "data.out_features"}
-    metrics = {k: v for k, v in (cfg.get("metrics") or {}).items() if v is not None}
+    metrics = active_metrics(cfg)
     sizes |= {f"metrics.{name}.num_classes": "data.out_features" for name in metrics}
     for key, data_key in sizes.items():  # conf/ makes them follow the data; set, they may not
         value, size = OmegaConf.select(cfg, key), OmegaConf.select(cfg, data_key)
@@ -217,7 +222,7 @@ def check_task(cfg: DictConfig) -> None:
         return  # check_arguments names the bad _target_
     if task is None:
         return
-    metrics = {k: v for k, v in (cfg.get("metrics") or {}).items() if v is not None}  # null: off
+    metrics = active_metrics(cfg)
     for name, node in metrics.items():
         if not OmegaConf.is_dict(node) or "_target_" not in node:
             raise ConfigError(
@@ -448,13 +453,17 @@ def check_outputs(cfg: DictConfig) -> None:
     """Checkpoints and event files sent out of the run's own dir go to a new or empty dir too,
     as the run dir does: into a dir that holds files they would overwrite or mix with them."""
     for key in OUTPUTS:
-        value = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
-        raw = OmegaConf.to_container(cfg, resolve=False)
-        for part in key.split("."):
-            raw = raw.get(part) if isinstance(raw, dict) else None
-        if value is None or str(raw).startswith("${hydra:runtime.output_dir}"):
-            continue  # off, or inside the run dir (its default), which is checked itself
-        check_fresh_dir(key, Path(value))
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent)
+        if not OmegaConf.is_dict(node) or leaf not in node:
+            continue  # off (callbacks.checkpoint=null, ~logger)
+        if str(OmegaConf.to_container(node, resolve=False)[leaf]).startswith(
+            "${hydra:runtime.output_dir}"
+        ):
+            continue  # inside the run dir (the default), which is checked itself
+        value = OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
+        if value is not None:
+            check_fresh_dir(key, Path(value))
 
 
 def check_sweep_subdir(cfg: DictConfig, swept: list[str]) -> None:

@@ -58,8 +58,7 @@ class LossSurface(Callback):
         step = trainer.global_step
         if self.lr is None:
             self.lr = optimizer.param_groups[0]["lr"]
-            rule = theory.step_rule(optimizer, self.names[0])  # one line over the figure:
-            self.rule = rule.split(", where")[0].removesuffix(" (momentum)")  # the rule alone
+            self.rule = theory.step_rule(optimizer, self.names[0], short=True)
         if self.kind == "curve":
             if len(self.visited) < self.points:
                 self.visited.append(self.params[0].detach().reshape(1).clone())
@@ -97,10 +96,10 @@ class LossSurface(Callback):
         model, criterion = copy.deepcopy(pl_module.model).eval(), pl_module.criterion
         x, y = self.data(trainer, pl_module)
         final = {n: p.detach() for n, p in zip(self.names, self.params, strict=True)}
+        best = optimum(pl_module, trainer.datamodule)  # w* (and b*), where the theory gives it
         if self.kind == "curve":
             ws = torch.cat(self.visited).tolist()
             slopes = torch.cat(self.grads).tolist()
-            best = optimum(pl_module, trainer.datamodule)  # w*, where the theory gives it
             center = ws[-1] if best is None else best["w"]
             self.curve = surface.curve(model, criterion, x, y, self.names[0], ws, slopes, center)
             batch = mini_batch(trainer, len(trainer.datamodule.x_train))
@@ -115,7 +114,6 @@ class LossSurface(Callback):
                 model, criterion, x, y, tuple(self.names), path.to(x.device), center
             )
             self.contour.path = self.contour.path.cpu()
-            best = optimum(pl_module, trainer.datamodule)  # (w*, b*), where the theory gives it
             exact = None if best is None else (best["w"], best["b"])
             drawn = {"contour": figures.draw_contour(self.contour, exact)}
         else:
