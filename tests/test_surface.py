@@ -141,6 +141,23 @@ def test_the_curves_title_gives_the_optimizers_step_and_mini_batches_are_named()
     assert [t.get_text() for t in ax.texts if t.get_text()] == ["0", "1"]  # steps, from 0
 
 
+def test_step_numbers_never_print_over_each_other():
+    """Steps that crowd near the minimum (here 2 to 12) keep a number only where it clears the
+    numbers already drawn: checked against the rendered text boxes, not the rule's sizes."""
+    x = torch.linspace(-1, 1, 32).unsqueeze(1)
+    visited = [1.0, 5.0, *(3 + 0.01 * (-1) ** k / (k + 1) for k in range(11))]
+    c = surface.curve(Linear(bias=False), nn.MSELoss(), x, 3 * x, "w", visited, [0.0] * 13, 3.0)
+    fig = figures.draw_curve(c, lr=0.9)
+    fig.canvas.draw()
+    labels = [t for t in fig.axes[0].texts if t.get_text()]
+    boxes = [t.get_window_extent(fig.canvas.get_renderer()) for t in labels]
+    shown = [t.get_text() for t in labels]
+    assert shown[:3] == ["0", "1", "2"]  # apart from each other: each numbered
+    assert len(shown) < len(visited)  # the crowd near w* = 3: some left out
+    for i, a in enumerate(boxes):
+        assert not any(a.overlaps(b) for b in boxes[i + 1 :]), shown
+
+
 def test_filter_normalised_direction_matches_each_filters_norm():
     torch.manual_seed(0)
     layer = nn.Linear(5, 3)

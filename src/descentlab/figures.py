@@ -72,6 +72,10 @@ def contours(
     fig.colorbar(lines, ax=ax, label="loss")
 
 
+# a step number's size, in points, at matplotlib's default 10-point font
+DIGIT_WIDTH, LINE_HEIGHT = 6.4, 11.0
+
+
 @cache
 def curve_axes() -> plt.Axes:
     """The loss curve's axes, one per process and cleared for each run's curve: every job of a
@@ -100,7 +104,7 @@ def draw_curve(
     ax.plot(c.w, c.loss, color="0.25", lw=1.5, label=f"L({c.name})")
     span = float(c.w[-1] - c.w[0]) * 0.08
     top = float(c.loss.max())
-    tangents, points_w, points_loss = [], [], []
+    tangents, points_w, points_loss, steps = [], [], [], []
     for k, (w, loss, slope) in enumerate(zip(c.visited, c.visited_loss, c.slopes, strict=True)):
         if not (np.isfinite(w) and np.isfinite(loss)):
             continue
@@ -108,14 +112,7 @@ def draw_curve(
         tangents.append(np.stack([ts, loss + slope * (ts - w)], axis=1))  # slope: dL/dw
         points_w.append(w)
         points_loss.append(loss)
-        ax.annotate(
-            str(k),  # the step, as the table, the logs and TensorBoard count it
-            (w, loss),
-            textcoords="offset points",
-            xytext=(0, 8),
-            ha="center",
-            annotation_clip=False,  # inside the axes by construction: skip the check
-        )
+        steps.append(k)
     # one artist each for all tangents and all points: fewer to build and draw
     ax.add_collection(LineCollection(tangents, colors="tab:orange", linewidths=2, zorder=2.5))
     ax.plot(points_w, points_loss, "o", color="tab:blue", ms=6, zorder=3)
@@ -138,6 +135,7 @@ def draw_curve(
     ax.relim()  # x: the new curve's range
     ax.autoscale_view(scaley=False)
     ax.set_ylim(bottom=min(0.0, float(c.loss.min())), top=top * 1.05)
+    number_steps(ax, steps, points_w, points_loss)  # where the limits place them
     # with mini-batches: L is the whole training set's, each step's slope its batch's
     ax.set_xlabel(c.name if note is None else f"{c.name}    ({note}; the curve is all samples' L)")
     ax.set_ylabel("loss")
@@ -146,6 +144,31 @@ def draw_curve(
     # y=1.0: the title's height is fixed, not measured against the axis's texts at every draw
     ax.set_title(title + ("" if lr is None else f", lr = {lr:g}"), fontsize=9, y=1.0)
     return ax.figure
+
+
+def number_steps(ax: plt.Axes, steps: list[int], w: list[float], loss: list[float]) -> None:
+    """Each point's step number above it, as the table, the logs and TensorBoard count steps;
+    a number that would overlap one already placed is left out. Near the minimum the points
+    crowd (an overshooting run's steps 4, 5 and 6 fall on one spot), and their numbers would
+    print over each other; the earlier steps, which the explain table follows, keep theirs."""
+    points = ax.transData.transform(np.column_stack([w, loss])) * 72 / ax.figure.dpi
+    placed: list[tuple[float, float, int]] = []  # where each number shown sits, its digits
+    for k, wk, lk, (x, y) in zip(steps, w, loss, points, strict=True):
+        digits = len(str(k))
+        if any(
+            abs(x - x0) < DIGIT_WIDTH * (digits + d0) / 2 + 2 and abs(y - y0) < LINE_HEIGHT
+            for x0, y0, d0 in placed
+        ):
+            continue
+        placed.append((x, y, digits))
+        ax.annotate(
+            str(k),
+            (wk, lk),
+            textcoords="offset points",
+            xytext=(0, 8),
+            ha="center",
+            annotation_clip=False,  # inside the axes by construction: skip the check
+        )
 
 
 def draw_contour(c: "Contour", best: tuple[float, float] | None = None) -> Figure:

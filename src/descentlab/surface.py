@@ -46,7 +46,7 @@ class Curve:
     name: str
     w: torch.Tensor  # grid of w values
     loss: torch.Tensor  # L at each
-    visited: list[float]  # w[0], w[1], … (numbered 1, 2, … in the figure)
+    visited: list[float]  # w[0], w[1], … (numbered 0, 1, … in the figure)
     visited_loss: list[float]
     slopes: list[float]  # dL/dw at each visited w: the logged gradient, the tangent's slope
 
