@@ -212,6 +212,45 @@ def test_a_straight_path_is_one_principal_direction():
     )
 
 
+def test_the_path_view_is_drawn_to_equal_scale_with_round_levels_and_a_bar_as_tall():
+    """Both principal directions are distances in weight space, so one unit is as long on each
+    axis; the contour levels are round numbers (at most two significant digits, or steps of a
+    round size where the range spans less than a decade); the colour bar is as tall as the
+    axes, which equal scale makes short."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    final = surface.flatten(params)
+    along, across = torch.randn(final.shape), torch.randn(final.shape)
+    snapshots = torch.stack(
+        [final + k * along + 0.2 * k * (k - 4) * across for k in range(4, -1, -1)]
+    )
+    x, y = torch.randn(64, 2), torch.randn(64, 1)
+    t = surface.pca_trajectory(model, nn.MSELoss(), x, y, params, snapshots, points=9)
+    fig = figures.draw_trajectory(t)
+    fig.canvas.draw()
+    ax, bar = fig.axes
+    a_to_pixels = ax.transData.transform([[0, 0], [1, 1]])
+    assert np.ptp(a_to_pixels[:, 0]) == pytest.approx(np.ptp(a_to_pixels[:, 1]), rel=1e-6)
+    assert bar.get_window_extent().height == pytest.approx(ax.get_window_extent().height, abs=1)
+    (lines,) = [c for c in ax.collections if hasattr(c, "levels")]
+    levels = np.asarray(lines.levels)
+    assert len(levels) >= 8
+    loss = t.loss.numpy()
+    assert (
+        loss.min() <= levels.min() and levels.max() <= loss.max() and loss.max() > 10 * loss.min()
+    )
+    assert levels == pytest.approx([float(f"{v:.2g}") for v in levels], rel=1e-9)
+
+
+def test_a_range_under_a_decade_gets_evenly_spaced_round_levels():
+    levels = figures.round_levels(0.5, 0.6)
+    steps = np.diff(levels)
+    assert len(levels) >= 8 and steps == pytest.approx(steps[0], rel=1e-6)
+    mantissa = steps[0] / 10 ** np.floor(np.log10(steps[0]))
+    assert min(abs(mantissa - m) for m in (1, 2, 2.5, 5)) < 1e-6  # a round step
+
+
 class Mixed(nn.Module):
     """A float32 layer, then a float64 one."""
 

@@ -16,6 +16,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, MaxNLocator
+from mpl_toolkits.axes_grid1 import make_axes_locatable
 from PIL import Image
 
 if TYPE_CHECKING:
@@ -57,8 +59,8 @@ def contours(
     b: "np.ndarray | torch.Tensor",
     loss: np.ndarray,
 ) -> None:
-    """Log-spaced contour lines of `loss` over the grid (a, b), with a colour bar; where L is
-    the same all over the plane (an MLP whose units all start alike), a note saying so."""
+    """Contour lines of `loss` at round levels over the grid (a, b), with a colour bar; where L
+    is the same all over the plane (an MLP whose units all start alike), a note saying so."""
     finite = loss[np.isfinite(loss)]
     low, high = max(float(finite.min(initial=np.inf)), 1e-8), float(finite.max(initial=0.0))
     if not high > low * (1 + 1e-6):  # no levels to draw between
@@ -67,9 +69,33 @@ def contours(
         ax.set_ylim(float(b.min()), float(b.max()))
         ax.text(0.5, 0.8, text, transform=ax.transAxes, ha="center", va="center")
         return
-    levels = np.geomspace(low, high, 20)
-    lines = ax.contour(a, b, loss, levels=levels, cmap="viridis", linewidths=0.8)
-    fig.colorbar(lines, ax=ax, label="loss")
+    lines = ax.contour(a, b, loss, levels=round_levels(low, high), cmap="viridis", linewidths=0.8)
+    # beside the axes and as tall as they are, also where equal scale makes them short
+    bar = make_axes_locatable(ax).append_axes("right", size="4%", pad=0.1)
+    fig.colorbar(lines, cax=bar, label="loss", format="{x:g}")  # 0.7, not 0.700
+
+
+def round_levels(low: float, high: float) -> np.ndarray:
+    """About 10 to 20 contour levels between `low` and `high`, at round numbers (0.015, 0.02,
+    0.03, …) so that the colour bar reads at a glance; spaced by ratio, so that the lines keep
+    coming as the bowl flattens towards its minimum, unless the range spans under 10^0.7 (5×)."""
+    decades = np.log10(high / low)
+    if decades < 0.7:
+        levels = MaxNLocator(nbins=16, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+    else:  # fewer round numbers per decade the more decades there are
+        if decades < 2:
+            subs: tuple[float, ...] = (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8)
+        elif decades < 4:
+            subs = (1, 1.5, 2, 3, 5, 7)
+        elif decades < 8:
+            subs = (1, 2, 5)
+        else:
+            subs = (1,)
+        # numticks: at most that many, skipping decades where there are more
+        levels = LogLocator(subs=subs, numticks=20 if len(subs) == 1 else 1000).tick_values(
+            low, high
+        )
+    return levels[(levels >= low) & (levels <= high)]
 
 
 # a step number's size, in points, at matplotlib's default 10-point font
@@ -213,12 +239,15 @@ def draw_slices(s: "Slices") -> Figure:
 
 def draw_trajectory(t: "Trajectory") -> Figure:
     """The run's path projected on the top-2 principal directions, over L on that plane."""
-    fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
+    # drawn to equal scale: the figure's height follows the plane's, with room for the labels
+    height = float(t.b.max() - t.b.min()) / float(t.a.max() - t.a.min())
+    fig, ax = plt.subplots(figsize=(6.5, min(7.0, max(3.0, 1.4 + 4.6 * height))), dpi=110)
     contours(fig, ax, t.a, t.b, t.loss.numpy())
     path = t.path.numpy()
     ax.plot(path[:, 0], path[:, 1], ".-", color="tab:red", ms=3, lw=1)
     ax.plot(*path[0], "o", color="tab:red", label="start")
     ax.plot(0, 0, "*", color="k", ms=10, label="final weights")
+    ax.set_aspect("equal")  # both directions are distances in weight space: the path's shape
     ax.set_xlabel(f"PC1 ({100 * t.explained[0]:.1f}% of the variance)")
     ax.set_ylabel(f"PC2 ({100 * t.explained[1]:.1f}%)")
     ax.set_title("the path on its top-2 principal directions", fontsize=9)
