@@ -1,12 +1,14 @@
 """A loss that turns non-finite stops the run at that step, and nothing non-finite is logged."""
 
+import json
 import math
 from functools import partial
 
 import lightning as L
 import torch
+from tensorboard.plugins.hparams import plugin_data_pb2
 
-from conftest import scalars
+from conftest import hparams_plugin, scalars
 from descentlab.callbacks.divergence import Divergence, run_status, stopped
 from descentlab.callbacks.step_scalars import StepScalars
 from descentlab.data.linear import LinearData
@@ -33,7 +35,7 @@ def test_a_non_finite_loss_stops_the_run_where_it_happens(tmp_path):
     )
     module = DescentModule(model, torch.nn.MSELoss(), partial(torch.optim.SGD, lr=1e18))
     trainer.fit(module, datamodule=data)
-    assert run_status(trainer) == "diverged"
+    assert run_status(trainer, 1.0) == "diverged"  # stopped: whatever the final loss
     step, loss, _ = stopped(trainer)
     assert not math.isfinite(loss)
     assert trainer.global_step == step + 1 < 50
@@ -53,4 +55,19 @@ def test_the_logger_drops_non_finite_values(tmp_path):
 
 def test_a_finite_run_is_ok(tmp_path):
     trainer = L.Trainer(callbacks=[Divergence(factor=1e4)], logger=False)
-    assert run_status(trainer) == "ok"
+    assert run_status(trainer, 0.5) == "ok"
+
+
+def test_a_run_without_the_check_that_ends_non_finite_is_diverged(run_app):
+    """With callbacks.divergence=null nothing stops the run: it goes on to max_steps, and its
+    final loss says how it ended, in results.json and in the HParams table."""
+    proc, run_dir, _ = run_app(
+        "optimizer.lr=5", "callbacks.divergence=null", "trainer.max_steps=200", "explain=0"
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((run_dir / "results.json").read_text())
+    assert (results["steps"], results["final_loss"]) == (200, None)  # not finite: null
+    assert results["status"] == "diverged"
+    start = hparams_plugin(run_dir)["_hparams_/session_start_info"]
+    params = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams
+    assert params["status"].string_value == "diverged"

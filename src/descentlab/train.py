@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from descentlab.callbacks.divergence import Divergence, stopped
+from descentlab.callbacks.divergence import Divergence, run_status, stopped
 from descentlab.console import print_settings, print_summary
 from descentlab.errors import refused
 from descentlab.init import freeze, initialize, symmetric
@@ -94,9 +94,10 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
     if not trainer.is_global_zero:
         return {}
 
+    metrics = final_metrics(module, data)
     final: dict[str, float | str | None] = {
-        **final_metrics(module, data),
-        "status": "ok" if stop is None else "diverged",
+        **metrics,
+        "status": run_status(trainer, metrics["final/train_loss"]),
         "steps": int(module.steps),  # = trainer.global_step, also after ddp_spawn
         "best_val_loss": float(module.best_val_loss),
         "h": curvature(module, data),  # the theory's curvature, where it applies

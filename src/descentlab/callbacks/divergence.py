@@ -68,6 +68,7 @@ def stopped(trainer: L.Trainer) -> tuple[int, float, float] | None:
     return int(step), float(loss), float(lr)
 
 
-def run_status(trainer: L.Trainer) -> str:
-    """ "diverged" if a Divergence callback stopped the run, else "ok"."""
-    return "diverged" if stopped(trainer) else "ok"
+def run_status(trainer: L.Trainer, final_loss: float) -> str:
+    """ "diverged" if a Divergence callback stopped the run, or if the loss at the final weights
+    is not finite (a run with `callbacks.divergence=null` goes on to its last step), else "ok"."""
+    return "diverged" if stopped(trainer) or not math.isfinite(final_loss) else "ok"

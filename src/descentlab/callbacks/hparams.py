@@ -33,7 +33,7 @@ class HParams(Callback):
         if trainer.logger is None:
             raise ValueError("callbacks.hparams needs a logger; set logger=tensorboard")
         metrics = final_metrics(pl_module, trainer.datamodule)
-        params = {**self.params, "status": run_status(trainer)}
+        params = {**self.params, "status": run_status(trainer, metrics["final/train_loss"])}
         trainer.logger.log_hyperparams(params, metrics=metrics, step=trainer.global_step)
 
 
