@@ -1,5 +1,7 @@
 """The seed example end to end: `python -m descentlab` in a subprocess, read from TensorBoard."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -200,6 +202,22 @@ def test_bad_input_is_one_line_exit_2_and_no_run(run_app):
     assert proc.stderr.strip() == "descentlab: error: optimizer.lr=-1: must be a number > 0"
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not run_dir.exists() and list(cwd.iterdir()) == []
+
+
+def test_a_run_refused_as_it_builds_leaves_no_dir_behind(run_app, tmp_path):
+    """The digits' batch size is checked by their constructor, after Hydra made the run dir:
+    the dir goes again, and the corrected command can use it."""
+    bad, run_dir, _ = run_app("data=digits", "model=mlp", "data.batch_size=2000", name="d")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1].startswith("descentlab: error: data.batch_size")
+    assert not run_dir.exists()
+    fixed = subprocess.run(
+        [sys.executable, "-m", "descentlab", f"hydra.run.dir={run_dir}", "data=digits",
+         "model=mlp", "data.batch_size=128", "trainer.max_steps=10", "explain=0"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert fixed.returncode == 0, fixed.stderr
+    assert (run_dir / "results.json").exists()
 
 
 def test_unknown_group_option_is_one_line(run_app):

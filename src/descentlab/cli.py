@@ -17,6 +17,7 @@ import hydra
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import (
@@ -50,6 +51,7 @@ warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigSto
 OmegaConf.register_new_resolver("descentlab.job_devices", job_devices, replace=True)
 
 PACKAGED_CONF = Path(__file__).parent / "conf"  # where a wheel puts conf/
+HYDRA_FILES = ("config", "hydra", "overrides")  # what Hydra saves under a run's .hydra/
 CONF_DIR = PACKAGED_CONF if PACKAGED_CONF.is_dir() else Path(__file__).parents[2] / "conf"
 
 
@@ -61,8 +63,31 @@ def app(cfg: DictConfig) -> float:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"descentlab: error: {error}", file=sys.stderr)
+        remove_refused_run_dir()
         sys.exit(2)
     return value if isinstance(value, float) and value == value else float("inf")
+
+
+def remove_refused_run_dir() -> None:
+    """Remove the dir of a single run refused as it built, if it holds only what Hydra wrote as
+    the run started (its config under .hydra/ and an empty log): the corrected command can then
+    use the same hydra.run.dir. Anything else in it stays; a sweep's job dirs stay, with the
+    failure recorded."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.RUN:
+        return
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    saved = run_dir / hydra_cfg.output_subdir if hydra_cfg.output_subdir else None
+    config = [saved / f"{name}.yaml" for name in HYDRA_FILES] if saved else []
+    log = run_dir / f"{hydra_cfg.job.name}.log"
+    written = {p for p in run_dir.rglob("*") if p.is_file()}
+    if not written <= {*config, log} or (log.exists() and log.stat().st_size):
+        return
+    for path in written:
+        path.unlink()
+    if saved and saved.is_dir():
+        saved.rmdir()
+    run_dir.rmdir()
 
 
 @cache
