@@ -5,6 +5,7 @@ import math
 from functools import partial
 
 import lightning as L
+import pytest
 import torch
 from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -68,6 +69,8 @@ def test_a_run_without_the_check_that_ends_non_finite_is_diverged(run_app):
     results = json.loads((run_dir / "results.json").read_text())
     assert (results["steps"], results["final_loss"]) == (200, None)  # not finite: null
     assert results["status"] == "diverged"
+    val = [v for _, v in scalars(run_dir)["val/loss"]]  # the finite ones: the others unwritten
+    assert results["best_val_loss"] == pytest.approx(min(val), rel=1e-6)  # not NaN's null
     start = hparams_plugin(run_dir)["_hparams_/session_start_info"]
     params = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams
     assert params["status"].string_value == "diverged"

@@ -80,7 +80,8 @@ class DescentModule(L.LightningModule):
     def on_validation_end(self) -> None:
         loss = self.trainer.callback_metrics.get("val/loss")  # this validation's, on the device
         if loss is not None:
-            self.best_val_loss = torch.minimum(self.best_val_loss, loss.to(self.device))
+            # fmin: a non-finite validation (a diverging run's last ones) leaves the best as it was
+            self.best_val_loss = torch.fmin(self.best_val_loss, loss.to(self.device))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # where the random numbers stand (dropout draws them every step): a resumed run then
