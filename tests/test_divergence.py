@@ -74,3 +74,6 @@ def test_a_run_without_the_check_that_ends_non_finite_is_diverged(run_app):
     start = hparams_plugin(run_dir)["_hparams_/session_start_info"]
     params = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams
     assert params["status"].string_value == "diverged"
+    # the override as it was typed, in both
+    assert results["params"]["callbacks.divergence"] == "null"
+    assert params["callbacks.divergence"].string_value == "null"

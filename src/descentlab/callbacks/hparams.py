@@ -48,6 +48,8 @@ def command_line() -> dict[str, Any]:
         if override.is_delete():
             continue
         value = override.value()
+        if value is None:  # as it was typed: the table takes no None, and str() gives "None"
+            value = "null"
         values[override.key_or_group] = (
             value if isinstance(value, int | float | str | bool) else str(value)
         )
