@@ -72,7 +72,12 @@ def test_the_defaults_pass(check):
             "data=digits",
             "model=linear: f(x) = w·x takes one input and this data has data.in_features=64",
         ),
-        ("~logger", "callbacks.step_scalars: writes to TensorBoard and needs a logger"),
+        (
+            "~logger",
+            "logger: none, but callbacks.step_scalars, callbacks.hparams, callbacks.gradients "
+            "write to TensorBoard; keep logger=tensorboard, or also set "
+            "callbacks.step_scalars=null callbacks.hparams=null callbacks.gradients=null",
+        ),
         # config groups given something other than an option
         ("metrics=null", "metrics=null: must be one of classification, regression (~metrics"),
         ("=0.1", "every override needs a key: key=value"),

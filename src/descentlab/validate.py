@@ -162,13 +162,17 @@ def check_relations(cfg: DictConfig) -> None:
             f"scheduler.frequency={frequency}: must be a multiple of "
             f"trainer.val_check_interval={every}, so the scheduler sees a fresh validation"
         )
-    if not cfg.get("logger"):
-        for name in ("step_scalars", "hparams", "gradients"):
-            if OmegaConf.select(cfg, f"callbacks.{name}"):
-                raise ConfigError(
-                    f"callbacks.{name}: writes to TensorBoard and needs a logger; "
-                    f"set logger=tensorboard or callbacks.{name}=null"
-                )
+    if not cfg.get("logger"):  # all of them in one line: ~logger alone meets three
+        writers = [
+            f"callbacks.{name}"
+            for name in ("step_scalars", "hparams", "gradients")
+            if OmegaConf.select(cfg, f"callbacks.{name}")
+        ]
+        if writers:
+            raise ConfigError(
+                f"logger: none, but {', '.join(writers)} write to TensorBoard; keep "
+                f"logger=tensorboard, or also set {' '.join(f'{w}=null' for w in writers)}"
+            )
     accelerator = OmegaConf.select(cfg, "trainer.accelerator")
     if accelerator in ("gpu", "cuda"):
         import torch
