@@ -40,7 +40,8 @@ def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first problem found in `cfg`."""
     for key in REQUIRED:
         if not cfg.get(key):
-            raise ConfigError(f"{key}: required; choose one of its config group's options")
+            choices = ", ".join(f.stem for f in options(key))
+            raise ConfigError(f"{key}: required; choose one of {choices} ({key}=<option>)")
     check_top_level(cfg)
     for key in REQUIRED_VALUES:
         if OmegaConf.select(cfg, key, default=UNSET) is UNSET:
@@ -86,14 +87,19 @@ def check_interpolations(cfg: DictConfig) -> None:
                 )
 
 
+def options(group: str) -> list[Path]:
+    """The files of a config group's options in conf/."""
+    from descentlab.cli import CONF_DIR
+
+    return sorted((CONF_DIR / group).glob("*.yaml"))
+
+
 def options_with(group: str, key: str) -> list[str]:
     """The options of a config group in conf/ whose file sets `key` (data=digits, nonlinear
     for in_features)."""
-    from descentlab.cli import CONF_DIR
-
     return [
         f.stem
-        for f in sorted((CONF_DIR / group).glob("*.yaml"))
+        for f in options(group)
         if key and OmegaConf.select(OmegaConf.load(f), key, default=UNSET) is not UNSET
     ]
 
