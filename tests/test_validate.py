@@ -204,7 +204,9 @@ def test_each_option_of_a_swept_group_is_composed_before_the_sweep(tmp_path: Pat
     sweep = ["-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", "optimizer=sgd,adam"]
     with pytest.raises(Exception) as caught:
         precheck([*sweep, "optimizer.momentum=0.9"])
-    assert one_line(caught.value).startswith("optimizer.momentum: no such key; optimizer has lr")
+    assert one_line(caught.value).startswith(
+        "in the job with optimizer=adam: optimizer.momentum: no such key; optimizer has lr"
+    )  # names the option that lacks it
     assert not (tmp_path / "sweep").exists()
     precheck([*sweep, "optimizer.lr=0.5"])
 

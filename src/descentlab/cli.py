@@ -209,7 +209,10 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
     ]
     for job in jobs:
         values = [f"{key}={value}" for key, value in job.items()]
-        check_top_level(compose_config([o.input_line for o in fixed] + values))
+        try:
+            check_top_level(compose_config([o.input_line for o in fixed] + values))
+        except ConfigError as error:  # say which job: only some options may lack the key
+            raise ConfigError(f"in the job with {' '.join(values)}: {error}") from error
 
 
 def group_options(names: list[str]) -> dict[str, list[str]]:
