@@ -240,7 +240,10 @@ def test_a_second_run_into_the_same_dir_is_refused(seed_run, run_app):
 @pytest.mark.parametrize(
     "overrides, expected",
     [
-        ("model.bias=true", "saved from another model: its b is absent, with model=linear here ()"),
+        (
+            "model.bias=true",
+            "saved from another model: its b is absent, with model=linear here a scalar",
+        ),
         ("optimizer=adam", "saved with another optimizer than optimizer=adam"),
     ],
 )

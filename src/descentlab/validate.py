@@ -319,10 +319,14 @@ def check_checkpoint(cfg: DictConfig) -> None:
     differs = [k for k in sorted(here.keys() | there.keys()) if here.get(k) != there.get(k)]
     if differs:
         name = differs[0]
+
+        def shape(sizes: tuple[int, ...] | None) -> str:
+            return "absent" if sizes is None else f"of shape {sizes}" if sizes else "a scalar"
+
         raise ConfigError(
             f"ckpt_path={ckpt_path}: saved from another model: its {name} is "
-            f"{there.get(name, 'absent')}, with model={choice(cfg, 'model')} here "
-            f"{here.get(name, 'absent')}; resume with the config it was saved with"
+            f"{shape(there.get(name))}, with model={choice(cfg, 'model')} here "
+            f"{shape(here.get(name))}; resume with the config it was saved with"
         )
     if not checkpoint.get("optimizer_states"):
         raise ConfigError(
