@@ -151,6 +151,9 @@ def test_console_shows_settings_summary_and_the_tensorboard_command(seed_run):
     w = logged["final/w"][-1][1]
     assert f"w = {w:.5f}" in summary and "w* = " in summary and "300 steps" in summary
     assert f"tensorboard --logdir {run_dir}" in out
+    assert (
+        "Trainer.fit" not in proc.stdout + proc.stderr
+    )  # Lightning's max_steps line: the count is in done:
 
 
 def test_same_seed_same_scalars_other_seed_other_scalars(seed_run, run_app):

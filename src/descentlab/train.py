@@ -38,8 +38,12 @@ warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
 # Hydra's logging prints to the console and the run's log file; Lightning's own console
 # handler would print every line a second time.
 logging.getLogger("lightning").handlers.clear()
+NOT_RUN_INFO = (
+    "litlogger",  # an advertisement
+    "`Trainer.fit` stopped",  # max_steps reached: the run's last line says how many it took
+)
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-    lambda record: "litlogger" not in record.getMessage()  # an advertisement, not run info
+    lambda record: not any(text in record.getMessage() for text in NOT_RUN_INFO)
 )
 
 
