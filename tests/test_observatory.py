@@ -158,7 +158,7 @@ def test_freeze_and_explain_show_a_frozen_parameter(run_app):
 
 def test_explain_with_a_summed_loss_gives_autograds_gradient(run_app):
     """criterion.reduction=sum: dL/dw = 2·sum(x·(w·x − y)), n times the mean's."""
-    proc, _, _ = run_app(
+    proc, run_dir, _ = run_app(
         "criterion.reduction=sum", "optimizer.lr=0.001", "trainer.max_steps=10", name="sum"
     )
     assert proc.returncode == 0, proc.stderr
@@ -166,6 +166,9 @@ def test_explain_with_a_summed_loss_gives_autograds_gradient(run_app):
     assert len(rows) == 10
     for _step, _w, _, autograd, formula, *_ in rows:
         assert float(autograd) == pytest.approx(float(formula), rel=1e-4)
+    h_mean, _ = seed_data()
+    h_sum = h_mean * 192  # 2·sum(x²) over the 192 training samples: the panel names the sum
+    assert f"| h = 2·sum(x²) | {h_sum:.4g} |" in theory_text(run_dir)
 
 
 def test_explain_follows_momentum_and_names_adams_own_step(run_app):

@@ -73,9 +73,10 @@ class Theory(Callback):
         optimizer = trainer.optimizers[0]
         momentum = theory.heavy_ball(optimizer)
         lr = self.lrs[0] if self.lrs else optimizer.param_groups[0]["lr"]
+        reduction = pl_module.criterion.reduction  # mean, or sum: n times the curvature
         rows = [
             (
-                "λ_max, λ_min of the Hessian" if bias else "h = 2·mean(x²)",
+                "λ_max, λ_min of the Hessian" if bias else f"h = 2·{reduction}(x²)",
                 f"{h:.4g}, {h_min:.4g}" if bias else f"{h:.4g}",
                 "",
             ),
