@@ -79,6 +79,12 @@ def test_the_defaults_pass(check):
             "callbacks.step_scalars=null callbacks.hparams=null callbacks.gradients=null",
         ),
         # config groups given something other than an option
+        ("optimizer=[1]", "optimizer=[1]: must be one of adam, sgd (~optimizer"),  # TypeError
+        (
+            "callbacks.surface=[1]",
+            "callbacks.surface=[1]: callbacks.surface is a group of keys, not a value; "
+            "set one of its keys: callbacks.surface.<key>=…",
+        ),
         ("metrics=null", "metrics=null: must be one of classification, regression (~metrics"),
         ("=0.1", "every override needs a key: key=value"),
         ("optimizer.lr.x=1", "optimizer.lr.x: no such key; optimizer.lr is a value"),

@@ -233,6 +233,8 @@ def compose_config(overrides: list[str]) -> DictConfig:
             if "Config group override must be" not in str(error):
                 raise
             raise not_an_option(overrides) from None
+        except TypeError:  # Hydra's, for a list of options that are not names: `model=[1]`
+            raise not_an_option(overrides) from None
         except ConfigCompositionException as error:
             unknown = re.match(r"Could not override '([^']+)'", str(error))
             if unknown is None:
@@ -259,7 +261,10 @@ def not_an_option(overrides: list[str]) -> ConfigError:
     for override in OverridesParser.create().parse_overrides(overrides):
         group, value = override.key_or_group, override.value()
         options = loader.get_group_options(group) if group else []
-        if options and not isinstance(value, str | list):
+        names = isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        )
+        if options and not names:
             return ConfigError(
                 f"{override.input_line}: must be one of {', '.join(options)} "
                 f"(~{group} leaves the group out)"
@@ -284,6 +289,12 @@ def one_line(error: Exception) -> str:
         group, option = added.groups()
         return f"+{group}={option}: {group} has an option already; {group}={option} picks another"
     cause = str(error.__cause__ or "").strip().splitlines()
+    merging = re.match(r"Error merging override (([^=]+)=.*)", text)
+    if merging and cause and cause[0].startswith("Cannot merge DictConfig"):  # a list or value
+        override, key = merging.groups()
+        return (
+            f"{override}: {key} is a group of keys, not a value; set one of its keys: {key}.<key>=…"
+        )
     if isinstance(error, ConfigCompositionException) and cause:  # "Error merging override …"
         text += f": {cause[0]}"
     return text.split(" Config search path:")[0]
