@@ -323,7 +323,7 @@ def test_informational_flags_print_any_config_that_composes():
         ("optimizer.lr.x=1,2", "optimizer.lr.x: no such key; optimizer.lr is a value"),
         (
             "callbacks.surface=[1],null",
-            "Error merging override callbacks.surface=[1]: Cannot merge DictConfig with ListConfig",
+            "callbacks.surface=[1]: callbacks.surface is a group of keys, not a value",
         ),
         ("metrics=null seed=0,1", "metrics=null: must be one of classification, regression"),
     ],

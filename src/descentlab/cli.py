@@ -211,8 +211,11 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
         values = [f"{key}={value}" for key, value in job.items()]
         try:
             check_top_level(compose_config([o.input_line for o in fixed] + values))
-        except ConfigError as error:  # say which job: only some options may lack the key
-            raise ConfigError(f"in the job with {' '.join(values)}: {error}") from error
+        except ConfigError as error:  # say which option: only some may lack the key
+            options = [f"{k}={v}" for k, v in job.items() if k in shared.hydra.runtime.choices]
+            if not options:
+                raise
+            raise ConfigError(f"in the job with {' '.join(options)}: {error}") from error
 
 
 def group_options(names: list[str]) -> dict[str, list[str]]:
