@@ -152,8 +152,9 @@ def draw_curve(
                 "",
                 (w1, l1),
                 (w0, l0),
-                arrowprops={"arrowstyle": "->", "color": "tab:blue", "alpha": 0.6},
+                arrowprops={"arrowstyle": "->", "color": "tab:blue", "lw": 1.3},
                 annotation_clip=False,
+                zorder=2.8,  # opaque, over the tangents (2.5) and under the points (3)
             )
     if w_star is not None:  # where the theory puts the minimum
         ax.axvline(w_star, color="0.55", ls=":", lw=1)
