@@ -57,9 +57,10 @@ def test_the_proto_is_tensorboards(case, edges):
     np.testing.assert_allclose(ours.sum_squares, theirs.sum_squares, rtol=1e-12)
 
 
-def test_a_tensor_without_finite_values_writes_no_histogram(tmp_path):
+def test_a_tensor_without_finite_values_or_empty_writes_no_histogram(tmp_path):
     writer = SummaryWriter(tmp_path)
     add_histogram(writer, "hist/nan", torch.full((4,), math.nan), 0)
+    add_histogram(writer, "hist/empty", torch.ones(0, 8), 0)  # a layer of width 0
     add_histogram(writer, "hist/ok", torch.ones(4), 0)
     writer.close()
     events = EventAccumulator(str(tmp_path), size_guidance={"histograms": 0})

@@ -100,8 +100,11 @@ def histogram(values: torch.Tensor, edges: list[float]) -> HistogramProto | None
     """Counts over TensorBoard's bucket `edges`, from the first to the last non-empty bucket,
     each given with its right edge after an empty one that gives the left edge; sums in float64,
     as TensorBoard's. None when no value lies within the edges (a diverged step's NaN or inf),
-    where TensorBoard raises. One transfer to the host: the counts and the sums together."""
+    where TensorBoard raises, or for an empty tensor. One transfer to the host: the counts and
+    the sums together."""
     values = values.detach().reshape(-1)
+    if not len(values):  # a parameter of size 0 (a layer of width 0): nothing to count
+        return None
     if values.device.type not in ("cpu", "cuda"):
         values = values.cpu()  # the sums are in float64, which not every device has (MPS)
     if values.dtype == torch.float32:
