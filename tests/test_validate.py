@@ -97,6 +97,7 @@ def test_the_defaults_pass(check):
             "optimizer.lr=[0.1: not an override Hydra can read (no viable alternative at input",
         ),
         # keys removed that the run reads
+        ("~model._target_", "model: needs a _target_, the class it builds (model._target_="),
         ("~data", "data: required; choose one of digits, linear, nonlinear (data=<option>)"),
         ("~seed", "seed: required (conf/ sets it); set a value instead of ~seed"),
         ("~trainer.max_steps", "trainer.max_steps: required"),

@@ -42,6 +42,12 @@ def validate(cfg: DictConfig) -> None:
         if not cfg.get(key):
             choices = ", ".join(f.stem for f in options(key))
             raise ConfigError(f"{key}: required; choose one of {choices} ({key}=<option>)")
+    for key in (*REQUIRED, "scheduler", "init", "logger"):  # each builds one thing
+        node = cfg.get(key)
+        if node and not (OmegaConf.is_dict(node) and "_target_" in node):
+            raise ConfigError(
+                f"{key}: needs a _target_, the class it builds ({key}._target_=module.Class)"
+            )
     check_top_level(cfg)
     for key in REQUIRED_VALUES:
         if OmegaConf.select(cfg, key, default=UNSET) is UNSET:
