@@ -517,3 +517,15 @@ def test_what_a_constructor_refuses_is_one_line_naming_the_key(key, overrides, e
     with pytest.raises(InstantiationException) as caught:
         instantiate(OmegaConf.select(compose_config(overrides.split()), key))
     assert str(refused(caught.value)).startswith(expected)
+
+
+def test_a_config_file_that_is_not_yaml_is_one_line(tmp_path: Path):
+    """A user's own config dir (hydra.searchpath) with a broken file: yaml's traceback before."""
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "mine.yaml").write_text("_target_: a.B\nwidth: [8\n")
+    with pytest.raises(Exception) as caught:
+        precheck([f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "model=mine"])
+    assert one_line(caught.value) == (
+        f"{tmp_path / 'conf' / 'model' / 'mine.yaml'}, line 2: not valid YAML (while parsing a "
+        "flow sequence: expected ',' or ']', but got '<stream end>')"
+    )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
 from hydra.core.global_hydra import GlobalHydra
@@ -118,7 +119,7 @@ def main() -> None:
     """
     try:
         precheck(sys.argv[1:])
-    except (HydraException, OmegaConfBaseException) as error:
+    except (HydraException, OmegaConfBaseException, yaml.YAMLError) as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"descentlab: error: {one_line(error)}", file=sys.stderr)
@@ -276,6 +277,10 @@ def not_an_option(overrides: list[str]) -> ConfigError:
 
 
 def one_line(error: Exception) -> str:
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:  # a conf file
+        mark = error.context_mark or error.problem_mark  # where the broken part starts
+        why = f"{error.context}: {error.problem}" if error.context else error.problem
+        return f"{mark.name}, line {mark.line + 1}: not valid YAML ({why})"
     if isinstance(error, MissingConfigException) and error.options is not None:
         group = Path(error.missing_cfg_file).parent.as_posix()
         option = Path(error.missing_cfg_file).name
