@@ -223,6 +223,27 @@ def test_a_run_refused_as_it_builds_leaves_no_dir_behind(run_app, tmp_path):
     assert (run_dir / "results.json").exists()
 
 
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (  # 8 outputs for a target of 1: MSE broadcasts it, with a warning only
+            "model._target_=torch.nn.Linear +model.in_features=1 +model.out_features=8",
+            "model._target_=torch.nn.Linear: returns shape (2, 8) for 2 samples; data=linear "
+            "needs (2, 1)",
+        ),
+        (  # the optimizer's own error: "optimizer got an empty parameter list"
+            "model._target_=torch.nn.Identity",
+            "model._target_=torch.nn.Identity: has no trainable parameter; nothing would train",
+        ),
+    ],
+)
+def test_a_model_that_cannot_train_on_the_data_is_one_line(run_app, overrides, expected):
+    proc, run_dir, _ = run_app(*overrides.split())
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == f"descentlab: error: {expected}"
+    assert not run_dir.exists()  # refused before anything was written: the dir went again
+
+
 def test_unknown_group_option_is_one_line(run_app):
     proc, _, _ = run_app("optimizer=rmsprop", name="unknown")
     assert proc.returncode == 2

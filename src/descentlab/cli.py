@@ -71,9 +71,9 @@ def app(cfg: DictConfig) -> float:
 
 def remove_refused_run_dir() -> None:
     """Remove the dir of a single run refused as it built, if it holds only what Hydra wrote as
-    the run started (its config under .hydra/ and an empty log): the corrected command can then
-    use the same hydra.run.dir. Anything else in it stays; a sweep's job dirs stay, with the
-    failure recorded."""
+    the run started (its config under .hydra/, and its log, where a warning may have gone, as
+    to the console): the corrected command can then use the same hydra.run.dir, which was new.
+    Anything else in it stays; a sweep's job dirs stay, with the failure recorded."""
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.RUN:
         return
@@ -82,7 +82,7 @@ def remove_refused_run_dir() -> None:
     config = [saved / f"{name}.yaml" for name in HYDRA_FILES] if saved else []
     log = run_dir / f"{hydra_cfg.job.name}.log"
     written = {p for p in run_dir.rglob("*") if p.is_file()}
-    if not written <= {*config, log} or (log.exists() and log.stat().st_size):
+    if not written <= {*config, log}:
         return
     for path in written:
         path.unlink()

@@ -25,7 +25,7 @@ from descentlab.summary import (
     optimum,
     summary_line,
 )
-from descentlab.validate import active_metrics, validate
+from descentlab.validate import active_metrics, check_model, validate
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
         )
     except InstantiationException as error:
         raise refused(error) from error
+    check_model(cfg, module, data)
 
     if rank_zero_only.rank == 0:
         print_settings(cfg, run_dir)

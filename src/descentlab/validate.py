@@ -508,3 +508,31 @@ def check_sweep_subdir(cfg: DictConfig, swept: list[str]) -> None:
             f"hydra.sweep.subdir={subdir}: must differ from job to job{also}; "
             "use ${hydra.job.num} or ${hydra.job.override_dirname} in it"
         )
+
+
+def check_model(cfg: DictConfig, module: Any, data: Any) -> None:
+    """What only the built model can tell, before the run writes anything: that something in
+    it trains, and that its output has the shape the loss compares with the targets (MSE
+    broadcasts a wrong one with a warning, and the metrics fail later). One forward pass on two
+    training samples, in eval mode: no BatchNorm statistics change, no random numbers drawn."""
+    import torch
+
+    model = f"model._target_={cfg.model._target_}"  # the class that was built
+    if not any(p.requires_grad for p in module.parameters()):
+        raise ConfigError(f"{model}: has no trainable parameter; nothing would train")
+    x, y = data.x_train[:2], data.y_train[:2]
+    out_features = OmegaConf.select(cfg, "data.out_features")
+    classes = y.dtype in (torch.int64, torch.int32)  # labels: one score per class out
+    expected = (len(y), out_features) if classes else tuple(y.shape)
+    training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            shape = tuple(module(x).shape)
+    finally:
+        module.train(training)
+    if shape != expected:
+        raise ConfigError(
+            f"{model}: returns shape {shape} for {len(y)} samples; data={choice(cfg, 'data')} "
+            f"needs {expected}" + (f" (data.out_features={out_features})" if out_features else "")
+        )
