@@ -312,6 +312,31 @@ def test_a_relative_ckpt_path_is_from_where_it_was_typed_also_when_the_job_chang
     assert [step for step, _ in scalars(tmp_path / "run")["train/loss"]] == list(range(300, 320))
 
 
+@pytest.mark.parametrize(
+    "override, saved",
+    [("optimizer.lr=0.9", "optimizer.lr=0.1"), ("scheduler.patience=5", "scheduler.patience=2")],
+)
+def test_resuming_with_other_optimizer_or_scheduler_settings_is_refused(
+    seed_run, tmp_path, override, saved
+):
+    """Lightning restores the optimizer's and the scheduler's state, their settings included:
+    the new lr would be ignored while the banner, results.json and HParams reported it."""
+    from descentlab.cli import one_line, precheck
+
+    _, run_dir, _, _ = seed_run
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    args = [f"hydra.run.dir={tmp_path / 'new'}", f"ckpt_path={ckpt}", "trainer.max_steps=400"]
+    precheck([*args, "trainer.val_check_interval=20"])  # not restored: Lightning's own
+    with pytest.raises(Exception) as caught:
+        precheck([*args, override])
+    group = override.split(".")[0]
+    assert one_line(caught.value) == (
+        f"{override}: the checkpoint was saved with {saved}, and resuming restores the "
+        f"{group}'s state, settings included; resume with {saved.split('=')[1]}, or start a "
+        "new run"
+    )
+
+
 def test_resuming_from_a_weights_only_checkpoint_is_refused(seed_run, tmp_path):
     """callbacks.checkpoint.save_weights_only=true keeps no optimizer state to resume."""
     import torch

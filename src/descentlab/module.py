@@ -9,6 +9,7 @@ The per-step views of w, dL/dw and lr are callbacks (`descentlab.callbacks`), no
 """
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import lightning as L
@@ -89,6 +90,13 @@ class DescentModule(L.LightningModule):
         checkpoint["rng_states"] = {"torch": torch.get_rng_state()}
         if torch.cuda.is_initialized():
             checkpoint["rng_states"]["cuda"] = torch.cuda.get_rng_state_all()
+        # the settings the run was configured with: a resume restores the optimizer's and the
+        # scheduler's state, settings included, so other settings would be silently ignored
+        checkpoint["arguments"] = {
+            group: dict(built.keywords)
+            for group, built in (("optimizer", self.optimizer), ("scheduler", self.scheduler))
+            if isinstance(built, partial)
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         states = checkpoint.get("rng_states", {})

@@ -347,6 +347,19 @@ def check_checkpoint(cfg: DictConfig) -> None:
             f"ckpt_path={ckpt_path}: saved with another optimizer than "
             f"optimizer={choice(cfg, 'optimizer')}; resume with the one it was saved with"
         )
+    restored = {  # what the resumed state sets: not Lightning's monitor, interval, frequency
+        "optimizer": set(checkpoint["optimizer_states"][0]["param_groups"][0]),
+        "scheduler": set(next(iter(checkpoint.get("lr_schedulers", [])), {})),
+    }
+    for group, saved in checkpoint.get("arguments", {}).items():
+        node = OmegaConf.to_container(cfg.get(group) or {}, resolve=True)
+        for key, value in saved.items():
+            if key in node and key in restored[group] and node[key] != value:
+                raise ConfigError(
+                    f"{group}.{key}={node[key]}: the checkpoint was saved with "
+                    f"{group}.{key}={value}, and resuming restores the {group}'s state, "
+                    f"settings included; resume with {value}, or start a new run"
+                )
     max_steps = OmegaConf.select(cfg, "trainer.max_steps")
     every = OmegaConf.select(cfg, "trainer.val_check_interval")
     if is_int(max_steps) and max_steps > 0 and is_int(every) and max_steps - step < every:
