@@ -529,3 +529,21 @@ def test_a_config_file_that_is_not_yaml_is_one_line(tmp_path: Path):
         f"{tmp_path / 'conf' / 'model' / 'mine.yaml'}, line 2: not valid YAML (while parsing a "
         "flow sequence: expected ',' or ']', but got '<stream end>')"
     )
+
+
+def test_a_sweep_checks_its_jobs_outputs_and_relations_before_it_starts(tmp_path: Path):
+    """What a single run refuses up front without importing torch, a sweep refuses before its
+    dir is made, not as each job fails: a log dir that holds files, values that do not fit
+    together."""
+    taken = tmp_path / "logs"
+    taken.mkdir()
+    (taken / "mine.txt").write_text("a user's file")
+    sweep = ["-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", "optimizer.lr=0.1,0.2"]
+    for extra, expected in [
+        (f"logger.save_dir={taken}", f"logger.save_dir={taken}: already holds files"),
+        ("trainer.max_steps=5", "trainer.val_check_interval=10: must be ≤ trainer.max_steps=5"),
+    ]:
+        with pytest.raises(Exception) as caught:
+            precheck([*sweep, extra])
+        assert one_line(caught.value).startswith(expected)
+        assert not (tmp_path / "sweep").exists()

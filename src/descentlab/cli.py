@@ -37,9 +37,9 @@ from descentlab.rules import check_rules, check_value
 from descentlab.validate import (
     PLUGIN_EXTRAS,
     check_fresh_dir,
+    check_job,
     check_plugins,
     check_sweep_subdir,
-    check_top_level,
     plugin_missing,
     validate,
 )
@@ -211,7 +211,7 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
     for job in jobs:
         values = [f"{key}={value}" for key, value in job.items()]
         try:
-            check_top_level(compose_config([o.input_line for o in fixed] + values))
+            check_job(compose_config([o.input_line for o in fixed] + values))
         except ConfigError as error:  # say which option: only some may lack the key
             options = [f"{k}={v}" for k, v in job.items() if k in shared.hydra.runtime.choices]
             if not options:

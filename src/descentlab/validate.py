@@ -38,6 +38,36 @@ UNSET = object()
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first problem found in `cfg`."""
+    check_groups(cfg)
+    check_task(cfg)  # first: it names the mismatch that leaves an interpolation unresolved
+    check_values(cfg)
+    for path, node in targets(OmegaConf.to_container(cfg, resolve=False)):
+        check_arguments(path, node)
+    check_checkpoint(cfg)
+    check_freeze(cfg)
+    check_outputs(cfg)
+
+
+def check_job(cfg: DictConfig) -> None:
+    """What a sweep checks of a job's config before it starts: all that `validate` checks
+    without importing the classes the config names, so that torch and Lightning stay out of a
+    launcher's main process. Constructor arguments, freeze names and checkpoints are checked
+    as each job starts."""
+    check_groups(cfg)
+    check_values(cfg)
+    check_outputs(cfg)
+
+
+def check_values(cfg: DictConfig) -> None:
+    """Every value resolves, within its key's rules, and fits the values it goes with."""
+    check_interpolations(cfg)
+    check_rules(cfg)
+    check_relations(cfg)
+
+
+def check_groups(cfg: DictConfig) -> None:
+    """Each group the run builds is there and names what it builds; nothing is set that the run
+    does not read, and nothing is removed that it does."""
     for key in REQUIRED:
         if not cfg.get(key):
             choices = ", ".join(f.stem for f in options(key))
@@ -52,15 +82,6 @@ def validate(cfg: DictConfig) -> None:
     for key in REQUIRED_VALUES:
         if OmegaConf.select(cfg, key, default=UNSET) is UNSET:
             raise ConfigError(f"{key}: required (conf/ sets it); set a value instead of ~{key}")
-    check_task(cfg)  # first: it names the mismatch that leaves an interpolation unresolved
-    check_interpolations(cfg)
-    check_rules(cfg)
-    check_relations(cfg)
-    for path, node in targets(OmegaConf.to_container(cfg, resolve=False)):
-        check_arguments(path, node)
-    check_checkpoint(cfg)
-    check_freeze(cfg)
-    check_outputs(cfg)
 
 
 def check_top_level(cfg: DictConfig) -> None:
