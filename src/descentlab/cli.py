@@ -52,8 +52,8 @@ warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigSto
 OmegaConf.register_new_resolver("descentlab.job_devices", job_devices, replace=True)
 
 PACKAGED_CONF = Path(__file__).parent / "conf"  # where a wheel puts conf/
-HYDRA_FILES = ("config", "hydra", "overrides")  # what Hydra saves under a run's .hydra/
 CONF_DIR = PACKAGED_CONF if PACKAGED_CONF.is_dir() else Path(__file__).parents[2] / "conf"
+HYDRA_FILES = ("config", "hydra", "overrides")  # what Hydra saves under a run's .hydra/
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
