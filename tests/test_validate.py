@@ -547,3 +547,26 @@ def test_a_sweep_checks_its_jobs_outputs_and_relations_before_it_starts(tmp_path
             precheck([*sweep, extra])
         assert one_line(caught.value).startswith(expected)
         assert not (tmp_path / "sweep").exists()
+
+
+def test_a_sweep_run_in_this_process_checks_its_jobs_in_full(tmp_path: Path):
+    """With the basic launcher the jobs run in this process, which imports torch for them:
+    a key no constructor takes, or a freeze name, stops the sweep before its dir is made.
+    Another launcher's main process checks without importing torch (checked in a fresh
+    process), and leaves those to the jobs."""
+    sweep = ["-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", "optimizer.lr=0.1,0.2"]
+    for extra, expected in [
+        ("+optimizer.lrr=1", "optimizer.lrr: not an argument of torch.optim.SGD"),
+        ("freeze=[foo]", "freeze=['foo']: the model has no parameter foo; it has w"),
+    ]:
+        with pytest.raises(Exception) as caught:
+            precheck([*sweep, extra])
+        assert one_line(caught.value).startswith(expected)
+        assert not (tmp_path / "sweep").exists()
+    code = (
+        "import sys\nfrom descentlab.cli import precheck\n"
+        f"precheck({[*sweep, 'hydra/launcher=joblib', '+optimizer.lrr=1']!r})\n"
+        "print('torch' in sys.modules, 'lightning' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split() == ["False", "False"], done.stderr

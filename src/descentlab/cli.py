@@ -208,10 +208,15 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
         if o.key_or_group in shared.hydra.runtime.choices
         for value in list(o.sweep_string_iterator())[1:]
     ]
+    # the basic launcher runs the jobs in this process, which imports torch and Lightning for
+    # them anyway: it checks them in full; others keep those imports out of this process
+    in_process = shared.hydra.launcher._target_.endswith(".BasicLauncher")
     for job in jobs:
         values = [f"{key}={value}" for key, value in job.items()]
         try:
-            check_job(compose_config([o.input_line for o in fixed] + values))
+            (validate if in_process else check_job)(
+                compose_config([o.input_line for o in fixed] + values)
+            )
         except ConfigError as error:  # say which option: only some may lack the key
             options = [f"{k}={v}" for k, v in job.items() if k in shared.hydra.runtime.choices]
             if not options:
