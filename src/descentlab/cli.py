@@ -64,16 +64,17 @@ def app(cfg: DictConfig) -> float:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"descentlab: error: {error}", file=sys.stderr)
-        remove_refused_run_dir()
+        empty_refused_run_dir()
         sys.exit(2)
     return value if isinstance(value, float) and value == value else float("inf")
 
 
-def remove_refused_run_dir() -> None:
-    """Remove the dir of a single run refused as it built, if it holds only what Hydra wrote as
+def empty_refused_run_dir() -> None:
+    """Empty the dir of a single run refused as it built, if it holds only what Hydra wrote as
     the run started (its config under .hydra/, and its log, where a warning may have gone, as
-    to the console): the corrected command can then use the same hydra.run.dir, which was new.
-    Anything else in it stays; a sweep's job dirs stay, with the failure recorded."""
+    to the console): the corrected command can then use the same hydra.run.dir, which was new
+    or empty. The dir itself stays (it may be one the user made, or the working dir); anything
+    else in it stays too; a sweep's job dirs stay, with the failure recorded."""
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.RUN:
         return
@@ -88,7 +89,6 @@ def remove_refused_run_dir() -> None:
         path.unlink()
     if saved and saved.is_dir():
         saved.rmdir()
-    run_dir.rmdir()
 
 
 @cache
