@@ -214,6 +214,12 @@ def test_a_run_refused_as_it_builds_leaves_its_dir_empty(run_app, tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("descentlab: error: data.batch_size")
     assert not any(run_dir.iterdir())  # emptied: the dir may be the user's
+    # Hydra's config saved in the run dir itself: nothing is removed, the dir least of all
+    odd, odd_dir, _ = run_app(
+        "data=digits", "model=mlp", "data.batch_size=2000", "hydra.output_subdir=.", name="o"
+    )
+    assert odd.returncode == 2 and "Traceback" not in odd.stderr
+    assert (odd_dir / "config.yaml").is_file()
     fixed = subprocess.run(
         [sys.executable, "-m", "descentlab", f"hydra.run.dir={run_dir}", "data=digits",
          "model=mlp", "data.batch_size=128", "trainer.max_steps=10", "explain=0"],
@@ -327,6 +333,7 @@ def test_resuming_with_other_optimizer_or_scheduler_settings_is_refused(
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     args = [f"hydra.run.dir={tmp_path / 'new'}", f"ckpt_path={ckpt}", "trainer.max_steps=400"]
     precheck([*args, "trainer.val_check_interval=20"])  # not restored: Lightning's own
+    precheck([*args, "scheduler=none"])  # nothing of the saved scheduler's is restored
     with pytest.raises(Exception) as caught:
         precheck([*args, override])
     group = override.split(".")[0]

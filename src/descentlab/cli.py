@@ -80,6 +80,8 @@ def empty_refused_run_dir() -> None:
         return
     run_dir = Path(hydra_cfg.runtime.output_dir)
     saved = run_dir / hydra_cfg.output_subdir if hydra_cfg.output_subdir else None
+    if saved is not None and saved.resolve().parent != run_dir.resolve():
+        return  # Hydra's config saved elsewhere (hydra.output_subdir=., .., /abs, a/b): left be
     config = [saved / f"{name}.yaml" for name in HYDRA_FILES] if saved else []
     log = run_dir / f"{hydra_cfg.job.name}.log"
     written = {p for p in run_dir.rglob("*") if p.is_file()}

@@ -373,7 +373,9 @@ def check_checkpoint(cfg: DictConfig) -> None:
         "scheduler": set(next(iter(checkpoint.get("lr_schedulers", [])), {})),
     }
     for group, saved in checkpoint.get("arguments", {}).items():
-        node = OmegaConf.to_container(cfg.get(group) or {}, resolve=True)
+        if not cfg.get(group):  # scheduler=none: nothing of it to restore
+            continue
+        node = OmegaConf.to_container(cfg[group], resolve=True)
         for key, value in saved.items():
             if key in node and key in restored[group] and node[key] != value:
                 raise ConfigError(
