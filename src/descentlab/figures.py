@@ -98,10 +98,6 @@ def round_levels(low: float, high: float) -> np.ndarray:
     return levels[(levels >= low) & (levels <= high)]
 
 
-# a step number's size, in points, at matplotlib's default 10-point font
-DIGIT_WIDTH, LINE_HEIGHT = 6.4, 11.0
-
-
 @cache
 def curve_axes() -> plt.Axes:
     """The loss curve's axes, one per process and cleared for each run's curve: every job of a
@@ -171,6 +167,10 @@ def draw_curve(
     # y=1.0: the title's height is fixed, not measured against the axis's texts at every draw
     ax.set_title(title + ("" if lr is None else f", lr = {lr:g}"), fontsize=9, y=1.0)
     return ax.figure
+
+
+# a step number's size, in points, at matplotlib's default 10-point font
+DIGIT_WIDTH, LINE_HEIGHT = 6.4, 11.0
 
 
 def number_steps(ax: plt.Axes, steps: list[int], w: list[float], loss: list[float]) -> None:
