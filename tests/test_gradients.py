@@ -92,6 +92,36 @@ def test_update_ratio_is_step_size_over_weight_size(monitored):
     )
 
 
+def test_with_accumulated_gradients_the_ratio_is_each_optimizer_steps(tmp_path):
+    """accumulate_grad_batches=2: one ratio per optimizer step, from the weights before it to
+    the weights after it, not one per micro-batch."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+    data = LinearData(3.0, 0.0, 64, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    record = Record()
+    trainer = L.Trainer(
+        max_steps=4,
+        accumulate_grad_batches=2,
+        logger=TensorBoardLogger(tmp_path, name="", version=""),
+        callbacks=[record, GradientMonitor(flush_every=3, hist_every=0)],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    module = DescentModule(model, torch.nn.MSELoss(), partial(torch.optim.SGD, lr=0.05))
+    trainer.fit(module, datamodule=data)
+    logged = scalars(tmp_path)["update_ratio/2.weight"]
+    assert [s for s, _ in logged] == [0, 1, 2, 3]
+    after = record.after[1::2]  # each step's second micro-batch ends it
+    direct = [
+        float(torch.linalg.vector_norm(a["2.weight"] - b["2.weight"]) / b["2.weight"].norm())
+        for a, b in zip(after, record.before, strict=True)
+    ]
+    assert [v for _, v in logged] == pytest.approx(direct, rel=1e-4)
+    assert min(direct) > 0
+
+
 def test_frozen_parameters_are_left_out_and_named(monitored):
     run_dir, _ = monitored
     logged = scalars(run_dir)

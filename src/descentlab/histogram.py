@@ -112,17 +112,12 @@ def histogram(values: torch.Tensor, edges: list[float]) -> HistogramProto | None
     else:
         counts = torch.from_numpy(np.histogram(values.double().cpu().numpy(), bins=edges)[0])
     low, high = torch.aminmax(values)
-    sums = torch.stack(
-        [
-            low.double(),
-            high.double(),
-            values.sum(dtype=torch.float64),
-            torch.linalg.vector_norm(values, dtype=torch.float64) ** 2,  # Σv², in float64
-        ]
-    )
-    *counts, low, high, total, squares = torch.cat([counts.to(sums), sums]).tolist()
-    nonzero = [i for i, c in enumerate(counts) if c]
-    if not nonzero:
+    v = values.double()  # as TensorBoard's: one float64 copy, summed and dotted with itself
+    sums = torch.stack([low.double(), high.double(), v.sum(), torch.dot(v, v)])  # Σv, Σv²
+    host = torch.cat([counts.to(sums), sums]).cpu().numpy()  # the one transfer
+    counts, (low, high, total, squares) = host[:-4], host[-4:].tolist()
+    nonzero = np.flatnonzero(counts)
+    if not len(nonzero):
         return None
     first, last = nonzero[0], nonzero[-1]
     return HistogramProto(
@@ -132,7 +127,7 @@ def histogram(values: torch.Tensor, edges: list[float]) -> HistogramProto | None
         sum=total,
         sum_squares=squares,
         bucket_limit=edges[first : last + 2],
-        bucket=[0, *counts[first : last + 1]],
+        bucket=[0, *counts[first : last + 1].tolist()],
     )
 
 

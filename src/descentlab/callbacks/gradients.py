@@ -4,7 +4,9 @@ Tags, with <name> the parameter's own name in the model (`w`, `0.weight`, `encod
   grad_norm/<name>     ‖dL/dθ‖₂ of that parameter at step k, as the optimizer used it
   grad_norm/total      ‖dL/dθ‖₂ over all trainable parameters: √(Σ grad_norm²)
   update_ratio/<name>  ‖θ[k+1] − θ[k]‖ / ‖θ[k]‖: the step's size relative to the weights
-                       (about 1e-3 is the classic healthy value; 1e-1 is jumping around)
+                       (about 1e-3 is the classic healthy value; 1e-1 is jumping around);
+                       θ[k] is the weights as the previous step ended, so a change made to them
+                       between steps counts in the next step's update
   hist/param/<name>    histogram of the weights, every `hist_every` steps
   hist/grad/<name>     histogram of the gradients, every `hist_every` steps
 Frozen parameters (requires_grad=False) have no gradient: they are left out and listed once
@@ -29,12 +31,17 @@ LARGE = 2**16  # values in a tensor from which a CPU takes √(t·t) rather than
 
 def norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     """‖t‖₂ of each tensor: one fused call for all. A CPU runs that call as vector_norm per
-    tensor, at twice the time of a dot product for a large one: there, with any tensor of
-    `LARGE` values or more, √(t·t) each (for small ones the calls would cost more than the sums).
-    """
-    if tensors[0].is_cuda or max(t.numel() for t in tensors) < LARGE:
+    tensor, at twice the time of a dot product for a large one: there, each tensor of `LARGE`
+    values or more is √(t·t), and the small ones (where a call costs more than its sum) share
+    one fused call."""
+    if tensors[0].is_cuda:
         return torch._foreach_norm(tensors)
-    return torch._foreach_sqrt([torch.dot(t.reshape(-1), t.reshape(-1)) for t in tensors])
+    small = [t for t in tensors if t.numel() < LARGE]
+    small_norms = iter(torch._foreach_norm(small) if small else [])
+    return [
+        torch.dot(t.reshape(-1), t.reshape(-1)).sqrt() if t.numel() >= LARGE else next(small_norms)
+        for t in tensors
+    ]
 
 
 class GradientMonitor(BufferedCallback):
@@ -57,7 +64,10 @@ class GradientMonitor(BufferedCallback):
         tags = [f"grad_norm/{n}" for n in self.names] + ["grad_norm/total"]
         tags += [f"update_ratio/{n}" for n in self.names]
         self.buffer = StepBuffer(tags, self.flush_every, pl_module.device, trainer.global_step)
-        self.before = [torch.empty_like(p) for p in self.params]  # θ[k], kept for the ratio
+        # θ[k] and ‖θ[k]‖ for the next step's ratio, taken as the previous step ends (or here),
+        # while that step has θ in cache: taken before the step, θ must first be read back in
+        self.before = [t.clone() for t in self.theta]
+        self.weight = norms(self.before)
         self.stepped = False
 
     def on_before_optimizer_step(
@@ -67,7 +77,6 @@ class GradientMonitor(BufferedCallback):
         n, row = len(self.params), self.buffer.row
         torch.stack(norms(grads), out=row[:n])  # ‖dL/dθ‖ per parameter
         torch.linalg.vector_norm(row[:n], out=row[n])  # ‖dL/dθ‖ over everything
-        torch._foreach_copy_(self.before, self.theta)  # θ[k]
         self.stepped = True
         step = trainer.global_step
         if self.hist_every and step % self.hist_every == 0:
@@ -86,11 +95,12 @@ class GradientMonitor(BufferedCallback):
     ) -> None:
         if not self.stepped:  # a micro-batch that did not step
             return
-        weight = norms(self.before)  # ‖θ[k]‖
         torch._foreach_sub_(self.before, self.theta)  # θ[k] − θ[k+1]
         update = norms(self.before)  # ‖θ[k+1] − θ[k]‖
-        ratio = torch._foreach_div(update, weight)
+        ratio = torch._foreach_div(update, self.weight)  # ‖θ[k+1] − θ[k]‖ / ‖θ[k]‖
         torch.stack(ratio, out=self.buffer.row[len(self.params) + 1 :])
+        torch._foreach_copy_(self.before, self.theta)  # θ[k+1], for the next step
+        self.weight = norms(self.before)  # ‖θ[k+1]‖
         self.stepped = False
         if self.buffer.advance():
             self.buffer.flush(trainer.logger.experiment)
