@@ -51,10 +51,17 @@ INITS = [-4, -2, 0, 1, 2, 4, 6, 8]
 def app(*args: str, cwd: Path) -> float:
     """Wall time of one `python -m descentlab` command (Hydra's flags, such as -m, first), with
     the explain table off where it runs."""
+    return app_output(*args, cwd=cwd)[0]
+
+
+def app_output(*args: str, cwd: Path, script: str | None = None) -> tuple[float, str]:
+    """`app`'s wall time and the command's stdout; with `script`, `python -c script` runs in
+    place of `python -m descentlab`."""
     quiet = [] if "--cfg" in args else ["explain=0"]
+    command = ["-m", "descentlab"] if script is None else ["-c", script]
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "descentlab", *args, *quiet],
+        [sys.executable, *command, *args, *quiet],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -62,7 +69,7 @@ def app(*args: str, cwd: Path) -> float:
     seconds = time.perf_counter() - start
     if done.returncode:
         sys.exit(f"bench: descentlab {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    return seconds
+    return seconds, done.stdout
 
 
 def plain_seed_example(
@@ -308,10 +315,16 @@ def mlp_throughput(
     ours = {"on": [], "off": ["callbacks.gradients=null"]}  # the monitor, on and off
     plain = {"plain on": (True, True), "plain off": (True, False), "bare": (False, False)}
 
+    hooks: dict[int, list[tuple[float, float]]] = {}  # steps: (s in them, s of training) a run
+
     def run(variant: str, steps: int) -> float:
         if variant in ours:
-            run_dir = f"hydra.run.dir={fresh(tmp)}"
-            return app(*mlp, *ours[variant], f"trainer.max_steps={steps}", run_dir, cwd=tmp)
+            args = [*mlp, *ours[variant], f"trainer.max_steps={steps}"]
+            script = MONITOR_TIMED if variant == "on" else None
+            seconds, out = app_output(*args, f"hydra.run.dir={fresh(tmp)}", cwd=tmp, script=script)
+            if script:
+                hooks.setdefault(steps, []).append(monitor_hooks(out))
+            return seconds
         logs, monitor = plain[variant]
         return plain_mlp(steps, data, batch_size, device, fresh(tmp) if logs else None, monitor)
 
@@ -332,12 +345,22 @@ def mlp_throughput(
     params = sum(p.numel() for p in plain_mlp_model(data).parameters()) / 1e6
     what = f"b. MLP {params:.1f} M params, {data}, batch {batch_size}, {device}, samples/s"
     on, off = samples_per_s("on"), samples_per_s("off")
-    return [
+    rows = [
         (f"{what}, monitor on", on, samples_per_s("plain on")),
         (f"{what}, monitor off", off, samples_per_s("plain off")),
         (f"{what}, monitor off, against a bare loop", off, samples_per_s("bare")),
         (f"{what}, monitor on, against descentlab with it off", on, off),
     ]
+    if device == "cpu":  # on a GPU the hooks' time is only the host's, not the kernels'
+        # each round's long run less its short run: the first steps' one-off costs cancel
+        share = statistics.median(
+            100 * (spent_long - spent_short) / (span_long - span_short)
+            for (spent_short, span_short), (spent_long, span_long) in zip(
+                hooks[short], hooks[long], strict=True
+            )
+        )
+        rows.append(("b. the same, monitor on: time in its hooks, % of training", share, math.nan))
+    return rows
 
 
 def sweep(tmp: Path, r: int) -> list[Row]:
@@ -390,6 +413,40 @@ DescentModule.training_step = first_step
 sys.argv[0] = "descentlab"
 main()
 """
+
+
+# `descentlab` with the gradient monitor's per-step hooks timed: its last line gives the seconds
+# spent in them and the seconds from the first hook's start to the last one's end.
+MONITOR_TIMED = """
+import atexit, sys, time
+from descentlab.callbacks.gradients import GradientMonitor
+from descentlab.cli import main
+
+spent, first, last = 0.0, None, None
+
+def timed(hook):
+    def run(*args):
+        global spent, first, last
+        start = time.perf_counter()
+        hook(*args)
+        last = time.perf_counter()
+        first = first or start
+        spent += last - start
+    return run
+
+for name in ("on_before_optimizer_step", "on_train_batch_end"):
+    setattr(GradientMonitor, name, timed(getattr(GradientMonitor, name)))
+atexit.register(lambda: first and print("monitor", spent, last - first))
+sys.argv[0] = "descentlab"
+main()
+"""
+
+
+def monitor_hooks(out: str) -> tuple[float, float]:
+    """From MONITOR_TIMED's stdout: seconds in the monitor's hooks, seconds of training."""
+    last = next(line for line in reversed(out.splitlines()) if line.startswith("monitor "))
+    _, spent, span = last.split()
+    return float(spent), float(span)
 
 
 # The plain loop's start-up: its imports, up to where its first step would begin.

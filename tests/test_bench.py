@@ -106,3 +106,24 @@ def test_the_plain_mlp_loop_writes_what_descentlabs_run_writes(tmp_path, run_app
         assert [s for s, _ in plain[tag]] == [s for s, _ in points], tag
         assert [v for _, v in plain[tag]] == pytest.approx([v for _, v in points], rel=1e-4), tag
     assert histogram_tags(tmp_path / "plain") == histogram_tags(run_dir)
+
+
+@pytest.mark.slow
+def test_the_timed_run_times_the_monitors_hooks(tmp_path):
+    """b.'s share of training in the monitor's hooks: they run within training, and take
+    longer when they do more (histograms every step against none)."""
+    b = bench()
+
+    def hooks(hist_every: int) -> tuple[float, float]:
+        _, out = b.app_output(
+            "experiment=digits_mlp", "trainer.max_steps=30", "trainer.val_check_interval=10",
+            "callbacks.surface=null",
+            f"callbacks.gradients.hist_every={hist_every}",
+            f"hydra.run.dir={tmp_path / str(hist_every)}",
+            cwd=tmp_path, script=b.MONITOR_TIMED,
+        )  # fmt: skip
+        return b.monitor_hooks(out)
+
+    (spent_none, span_none), (spent_every, span_every) = hooks(0), hooks(1)
+    assert 0 < spent_none < span_none and 0 < spent_every < span_every
+    assert spent_every > 2 * spent_none

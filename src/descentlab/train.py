@@ -16,6 +16,7 @@ from descentlab.callbacks.divergence import Divergence, run_status, stopped
 from descentlab.console import print_settings, print_summary
 from descentlab.errors import refused
 from descentlab.init import freeze, initialize, symmetric
+from descentlab.memory import keep_freed_memory
 from descentlab.module import DescentModule
 from descentlab.summary import (
     critical,
@@ -50,6 +51,7 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
 def train(cfg: DictConfig) -> dict[str, float | str | None]:
     """Fit one run; returns its final metrics, status, steps, best val loss and curvature."""
     validate(cfg)
+    keep_freed_memory()  # each step reuses what the last one freed, rather than fresh pages
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 

@@ -1,0 +1,32 @@
+"""glibc's malloc, set so that a training step reuses the memory the previous step freed.
+
+By default glibc hands freed blocks above a moving threshold (128 KB to 32 MB) back to the
+system, and trims the top of its heap; the next step's tensors of the same sizes then come back
+as fresh pages, which the kernel zeroes on first touch. For the 1.1 M-parameter MLP on 2 CPU
+cores that was 600 page faults a step, and 2000–3000 with the gradient monitor on, whose
+buffers move the heap's layout: about 10 % of the step. With every block up to 32 MB taken from
+the heap and the heap never trimmed below 1 GB of free space, a step faults a few pages at most.
+The cost: memory freed stays with the process (as a GPU's caching allocator keeps it) until it
+exits. Elsewhere than glibc (macOS, Windows, musl) nothing changes.
+"""
+
+import ctypes
+import os
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters, from glibc's malloc.h
+MMAP_THRESHOLD = 32 * 2**20  # blocks this large or smaller come from the heap: glibc's maximum
+TRIM_THRESHOLD = 2**30  # free space at the heap's top kept rather than given back
+
+
+def keep_freed_memory() -> bool:
+    """Set glibc's thresholds for this process; True where glibc took them."""
+    try:  # "glibc 2.36"; unknown to other C libraries
+        glibc = os.confstr("CS_GNU_LIBC_VERSION") is not None
+    except (AttributeError, ValueError, OSError):
+        glibc = False
+    if not glibc:
+        return False
+    mallopt = ctypes.CDLL(None).mallopt  # glibc, already loaded
+    return bool(
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    )
