@@ -9,7 +9,9 @@ a. marginal cost per training step of the seed example with its default logging,
 b. samples per second of a ~1 M-parameter MLP on batches of 1024, with the gradient monitor
    on and off, each against a plain loop that writes the same (per-step scalars, validation,
    and the monitor's norms, update ratios and histograms where it is on), and against a bare
-   loop that writes nothing; `--device cuda` trains them on the GPU, and
+   loop that writes nothing; on a CPU, also the share of training spent in the monitor's hooks
+   (timed inside its runs: its own cost, which whole runs measure only to within their noise);
+   `--device cuda` trains them on the GPU, and
    `--mlp-data nonlinear --batch-size 65536` takes the MLP to batches larger than the digits
    hold (1 257 training images);
 c. a 64-job lr × init sweep of 200 steps each, sequential and with joblib on all cores,
