@@ -17,6 +17,9 @@ b. samples per second of a ~1 M-parameter MLP on batches of 1024, with the gradi
 c. a 64-job lr × init sweep of 200 steps each, sequential and with joblib on all cores,
    against the plain loop running the same 64 configurations (and importing torch first);
 d. start-up: `descentlab --cfg job`, and the time from launch to the first training step.
+
+The plain loops run in this process, with glibc's malloc set as in descentlab's runs
+(`descentlab.memory`), so that the comparison is of the work each does, not of the allocator.
 """
 
 import argparse
@@ -41,6 +44,7 @@ from descentlab.data.batches import Batches
 from descentlab.data.digits import Digits
 from descentlab.data.linear import LinearData
 from descentlab.data.nonlinear import Nonlinear
+from descentlab.memory import keep_freed_memory
 
 SHORT, LONG = 200, 2200  # steps of the seed example in a.
 # steps of the MLP in b.: a GPU step is shorter, so its long run is longer, for a difference
@@ -502,6 +506,7 @@ def main() -> None:
     parser.add_argument("--mlp-data", choices=list(MLP_DATA), default="digits", help="b's data")
     parser.add_argument("--batch-size", type=int, default=1024, help="b's batch size")
     args = parser.parse_args()
+    keep_freed_memory()  # the plain loops (run here) with glibc's malloc set as descentlab's runs
     unknown = set(args.only) - set(PARTS)
     if unknown:
         parser.error(f"--only: no measurement {', '.join(sorted(unknown))}; choose from abcd")
