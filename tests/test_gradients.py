@@ -1,6 +1,9 @@
 """The gradient monitor against norms computed directly, on a small MLP with its own names."""
 
+import itertools
 from functools import partial
+from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pytest
@@ -31,26 +34,35 @@ class Record(Callback):
         self.after.append({n: p.detach().clone() for n, p in pl_module.model.named_parameters()})
 
 
-@pytest.fixture(scope="module")
-def monitored(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("monitor")
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
-    model[2].bias.requires_grad_(False)  # frozen: no gradient, left out
+def fit(tmp: Path, model: nn.Module, *callbacks: Callback, **trainer_args: Any) -> None:
+    """Fits `model` to the seed example's data with SGD (lr 0.05) on the CPU, logging to `tmp`."""
     data = LinearData(3.0, 0.0, 64, 0.1, "normal", 1.0, 0.25, None, seed=0)
-    record = Record()
     trainer = L.Trainer(
-        max_steps=10,
-        val_check_interval=5,
         logger=TensorBoardLogger(tmp, name="", version=""),
-        callbacks=[record, GradientMonitor(flush_every=4, hist_every=3)],
+        callbacks=list(callbacks),
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         accelerator="cpu",
+        **trainer_args,
     )
     module = DescentModule(model, torch.nn.MSELoss(), partial(torch.optim.SGD, lr=0.05))
     trainer.fit(module, datamodule=data)
+
+
+def mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("monitor")
+    model = mlp()
+    model[2].bias.requires_grad_(False)  # frozen: no gradient, left out
+    record = Record()
+    monitor = GradientMonitor(flush_every=4, hist_every=3)
+    fit(tmp, model, record, monitor, max_steps=10, val_check_interval=5)
     return tmp, record
 
 
@@ -95,22 +107,9 @@ def test_update_ratio_is_step_size_over_weight_size(monitored):
 def test_with_accumulated_gradients_the_ratio_is_each_optimizer_steps(tmp_path):
     """accumulate_grad_batches=2: one ratio per optimizer step, from the weights before it to
     the weights after it, not one per micro-batch."""
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
-    data = LinearData(3.0, 0.0, 64, 0.1, "normal", 1.0, 0.25, None, seed=0)
     record = Record()
-    trainer = L.Trainer(
-        max_steps=4,
-        accumulate_grad_batches=2,
-        logger=TensorBoardLogger(tmp_path, name="", version=""),
-        callbacks=[record, GradientMonitor(flush_every=3, hist_every=0)],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
-    module = DescentModule(model, torch.nn.MSELoss(), partial(torch.optim.SGD, lr=0.05))
-    trainer.fit(module, datamodule=data)
+    monitor = GradientMonitor(flush_every=3, hist_every=0)
+    fit(tmp_path, mlp(), record, monitor, max_steps=4, accumulate_grad_batches=2)
     logged = scalars(tmp_path)["update_ratio/2.weight"]
     assert [s for s, _ in logged] == [0, 1, 2, 3]
     after = record.after[1::2]  # each step's second micro-batch ends it
@@ -120,6 +119,33 @@ def test_with_accumulated_gradients_the_ratio_is_each_optimizer_steps(tmp_path):
     ]
     assert [v for _, v in logged] == pytest.approx(direct, rel=1e-4)
     assert min(direct) > 0
+
+
+class Shrink(Callback):
+    """Scales every weight by 0.9 as each batch starts: a change made between steps."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        with torch.no_grad():
+            for p in pl_module.parameters():
+                p.mul_(0.9)
+
+
+def test_a_change_to_the_weights_between_steps_counts_in_the_next_update(tmp_path):
+    """θ[k] is the weights as the previous step ended (the module docstring): the ratio is the
+    whole move from there, the change between steps included."""
+    model, record = mlp(), Record()
+    start = model[0].weight.detach().clone()
+    fit(tmp_path, model, Shrink(), record, GradientMonitor(3, 0), max_steps=4, val_check_interval=2)
+    logged = [v for _, v in scalars(tmp_path)["update_ratio/0.weight"]]
+    ended = [start] + [a["0.weight"] for a in record.after]  # θ[0], θ[1], …
+    direct = [float((b - a).norm() / a.norm()) for a, b in itertools.pairwise(ended)]
+    assert logged == pytest.approx(direct, rel=1e-4)
+    # from the weights just before each optimizer step, the shrinking would be left out
+    before_step = [
+        float((a["0.weight"] - b["0.weight"]).norm() / b["0.weight"].norm())
+        for a, b in zip(record.after, record.before, strict=True)
+    ]
+    assert logged != pytest.approx(before_step, rel=1e-2)
 
 
 def test_frozen_parameters_are_left_out_and_named(monitored):
