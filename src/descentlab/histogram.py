@@ -107,16 +107,16 @@ def histogram(values: torch.Tensor, edges: list[float]) -> HistogramProto | None
         return None
     if values.device.type not in ("cpu", "cuda"):
         values = values.cpu()  # the sums are in float64, which not every device has (MPS)
+    v = values.double()  # as TensorBoard's: one float64 copy, summed and dotted with itself
     if values.dtype == torch.float32:
         counts = buckets(tuple(edges)).counts(values)
     else:
-        counts = torch.from_numpy(np.histogram(values.double().cpu().numpy(), bins=edges)[0])
+        counts = torch.from_numpy(np.histogram(v.cpu().numpy(), bins=edges)[0])
     low, high = torch.aminmax(values)
-    v = values.double()  # as TensorBoard's: one float64 copy, summed and dotted with itself
     sums = torch.stack([low.double(), high.double(), v.sum(), torch.dot(v, v)])  # Σv, Σv²
-    host = torch.cat([counts.to(sums), sums]).cpu().numpy()  # the one transfer
-    counts, (low, high, total, squares) = host[:-4], host[-4:].tolist()
-    nonzero = np.flatnonzero(counts)
+    on_host = torch.cat([counts.to(sums), sums]).cpu().numpy()  # the one transfer
+    bucket_counts, (low, high, total, squares) = on_host[:-4], on_host[-4:].tolist()
+    nonzero = np.flatnonzero(bucket_counts)
     if not len(nonzero):
         return None
     first, last = nonzero[0], nonzero[-1]
@@ -127,7 +127,7 @@ def histogram(values: torch.Tensor, edges: list[float]) -> HistogramProto | None
         sum=total,
         sum_squares=squares,
         bucket_limit=edges[first : last + 2],
-        bucket=[0, *counts[first : last + 1].tolist()],
+        bucket=[0, *bucket_counts[first : last + 1].tolist()],
     )
 
 
