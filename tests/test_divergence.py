@@ -27,7 +27,7 @@ def test_a_non_finite_loss_stops_the_run_where_it_happens(tmp_path):
     trainer = L.Trainer(
         max_steps=50,
         val_check_interval=10,
-        logger=TensorBoard(tmp_path, name="", version=""),
+        logger=TensorBoard(tmp_path, name="", version="", save_every=1.0),
         callbacks=[StepScalars(flush_every=50), stop],
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -48,7 +48,7 @@ def test_a_non_finite_loss_stops_the_run_where_it_happens(tmp_path):
 
 
 def test_the_logger_drops_non_finite_values(tmp_path):
-    logger = TensorBoard(tmp_path, name="", version="")
+    logger = TensorBoard(tmp_path, name="", version="", save_every=1.0)
     logger.log_metrics({"a": 1.0, "b": float("nan"), "c": torch.tensor(float("inf"))}, step=0)
     logger.finalize("success")
     assert set(scalars(tmp_path)) == {"a"}

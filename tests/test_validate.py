@@ -64,6 +64,7 @@ def test_the_defaults_pass(check):
         ("freeze=[w]", "freeze=['w']: that is every parameter; nothing would train"),
         ("explain=-1", "explain=-1: must be an integer ≥ 0"),
         ("logger.max_queue=0", "logger.max_queue=0: must be an integer ≥ 1"),
+        ("logger.save_every=-1", "logger.save_every=-1: must be a number ≥ 0 (seconds)"),
         (
             "callbacks.progress_bar.refresh_rate=0.5",
             "callbacks.progress_bar.refresh_rate=0.5: must be an integer ≥ 0",

@@ -161,6 +161,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "callbacks.step_scalars.flush_every": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
     "logger.max_queue": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
+    "logger.save_every": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (seconds)"),
     "callbacks.progress_bar.refresh_rate": (
         lambda v: is_int(v) and v >= 0,
         "an integer ≥ 0 (redraws a second; 0: no bar)",
