@@ -78,3 +78,24 @@ def test_configure_optimizers_wires_the_scheduler_dict():
         10,
     )
     assert scheduler["scheduler"].factor == 0.5 and scheduler["scheduler"].patience == 2
+
+
+def test_the_hook_name_lightning_sets_skips_nn_modules_lookups(monkeypatch):
+    """Lightning sets `_current_fx_name` around every hook: it is stored as a plain attribute,
+    without nn.Module's search of parameters, buffers and submodules; other attributes still
+    go through it."""
+    module = DescentModule(Linear(bias=False), torch.nn.MSELoss(), torch.optim.SGD)
+    looked_up = []
+    set_attribute = torch.nn.Module.__setattr__
+
+    def counted(self, name, value):
+        looked_up.append(name)
+        set_attribute(self, name, value)
+
+    monkeypatch.setattr(torch.nn.Module, "__setattr__", counted)
+    module._current_fx_name = "training_step"
+    assert module._current_fx_name == "training_step" and looked_up == []
+    module._current_fx_name = None
+    assert module._current_fx_name is None and looked_up == []
+    module.extra = torch.nn.Parameter(torch.zeros(2))
+    assert looked_up == ["extra"] and "extra" in dict(module.named_parameters())
