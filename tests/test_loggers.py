@@ -27,8 +27,8 @@ def test_saves_at_most_every_save_every_seconds(tmp_path):
         logger.log_metrics({"val/loss": 1.0 / (step + 1)}, step)
         logger.save()
     assert len(flushes) == 1  # the first save only
-    logger.finalize("success")
-    assert len(flushes) >= 2  # the end is saved whatever the time since the last save
+    logger.finalize("failed")  # as Lightning ends a run, also one ended by an exception
+    assert len(flushes) >= 2  # the end is flushed whatever the time since the last save
     expected = [(k, pytest.approx(1.0 / (k + 1), rel=1e-6)) for k in range(5)]  # float32
     assert scalars(tmp_path)["val/loss"] == expected
 

@@ -20,7 +20,8 @@ class TensorBoard(TensorBoardLogger):
     Lightning saves the logger after every validation's metrics: a flush of the event file, which
     waits for the writer thread, and two file-system checks, 0.3 ms each time, every 10 steps in
     the seed example. TensorBoard reads the files every few seconds: they are saved at most every
-    `save_every` seconds, and always when the run ends.
+    `save_every` seconds. The end of a run, also one ended by an exception, flushes and closes
+    them (Lightning's `finalize`); a process killed outright loses what came after the last save.
     """
 
     def __init__(self, *args: Any, save_every: float, **kwargs: Any) -> None:
@@ -35,11 +36,6 @@ class TensorBoard(TensorBoardLogger):
         if now - self.saved_at >= self.save_every:
             self.saved_at = now
             super().save()
-
-    @rank_zero_only
-    def finalize(self, status: str) -> None:
-        self.saved_at = -math.inf  # the last save is never skipped
-        super().finalize(status)
 
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:

@@ -10,8 +10,8 @@ NOTHING = nullcontext()  # entered and left any number of times, also nested
 class NoProfiler(PassThroughProfiler):
     """Records nothing, as PassThroughProfiler, Lightning's default. That one still wraps every
     hook of every callback in `profile()`, a generator-based context manager made anew on each
-    call: about 1 µs, some 70 times a step with ten callbacks, a tenth of the seed example's
-    step. This one hands out the same do-nothing context each time.
+    call: about 1 µs, some 60 times a step with the nine default callbacks, a tenth of the
+    seed example's step. This one hands out the same do-nothing context each time.
 
     `trainer.profiler=simple` (or advanced, pytorch) times the hooks instead."""
 
