@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.utils.tensorboard import SummaryWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,6 +37,14 @@ def run_app(tmp_path: Path):
         return proc, run_dir, cwd
 
     return run
+
+
+@pytest.fixture(scope="module")
+def edges(tmp_path_factory) -> list[float]:
+    """TensorBoard's histogram bucket edges, as a SummaryWriter has them."""
+    writer = SummaryWriter(tmp_path_factory.mktemp("edges"))
+    writer.close()
+    return writer.default_bins
 
 
 def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:

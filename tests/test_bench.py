@@ -110,22 +110,17 @@ def test_the_plain_mlp_loop_writes_what_descentlabs_run_writes(tmp_path, run_app
 
 
 @pytest.mark.slow
-def test_the_timed_run_times_the_monitors_hooks(tmp_path):
+def test_the_timed_run_times_the_monitors_hooks(tmp_path, edges):
     """b.'s share of training in the monitor's hooks: they run within training, and take
     longer when they do more (histograms every step against at step 0 only, where the first
     one builds its bucket table either way), by at least a part of what those histograms take
     when timed here."""
-    from torch.utils.tensorboard import SummaryWriter
-
     from descentlab.histogram import histogram
 
     b = bench()
     # digits_mlp's weights and biases (64 → 256 → 256 → 10), each also as its gradient
     shapes = [(256, 64), (256,), (256, 256), (256,), (10, 256), (10,)] * 2
     values = [torch.randn(shape) for shape in shapes]
-    writer = SummaryWriter(tmp_path / "edges")
-    edges = writer.default_bins
-    writer.close()
     histogram(values[0], edges)  # the bucket table, built once
 
     def timed_step() -> float:

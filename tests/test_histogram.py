@@ -12,13 +12,6 @@ from torch.utils.tensorboard.summary import make_histogram
 from descentlab.histogram import add_histogram, histogram
 
 
-@pytest.fixture(scope="module")
-def edges(tmp_path_factory) -> list[float]:
-    writer = SummaryWriter(tmp_path_factory.mktemp("edges"))
-    writer.close()
-    return writer.default_bins
-
-
 def at_the_edges(edges: list[float]) -> torch.Tensor:
     """Every bucket edge as a float32 and its two neighbours, where counting is easiest to get
     wrong."""
