@@ -1,4 +1,5 @@
-"""The logger saves its event files at most every `save_every` seconds, and always at the end."""
+"""The logger saves its event files at most every `save_every` seconds, and always at the end;
+the keys it hands on to its SummaryWriter are checked as it is built."""
 
 from pathlib import Path
 
@@ -38,4 +39,13 @@ def test_save_every_zero_saves_each_time(tmp_path):
     for _ in range(3):
         logger.save()
     assert len(flushes) == 3
+    logger.finalize("success")
+
+
+def test_the_writers_own_arguments_are_taken_and_a_mistyped_one_is_refused_at_once(tmp_path):
+    """Lightning builds the SummaryWriter, with the keys it does not take, at the first event."""
+    logger = TensorBoard(tmp_path, name="", version="", save_every=1.0, flush_secs=7)
+    assert logger.experiment.flush_secs == 7  # handed on to the writer
+    with pytest.raises(TypeError, match=r"^logger\.flush_sec: not an argument .* flush_secs,"):
+        TensorBoard(tmp_path, name="", version="", save_every=1.0, flush_sec=7)
     logger.finalize("success")

@@ -65,6 +65,8 @@ def test_the_defaults_pass(check):
         ("explain=-1", "explain=-1: must be an integer ≥ 0"),
         ("logger.max_queue=0", "logger.max_queue=0: must be an integer ≥ 1"),
         ("logger.save_every=-1", "logger.save_every=-1: must be a number ≥ 0 (seconds)"),
+        ("+logger.flush_secs=abc", "logger.flush_secs=abc: must be a number > 0 (seconds)"),
+        ("+logger.filename_suffix=1", "logger.filename_suffix=1: must be a string"),
         (
             "callbacks.progress_bar.refresh_rate=0.5",
             "callbacks.progress_bar.refresh_rate=0.5: must be an integer ≥ 0",
@@ -503,6 +505,12 @@ def test_a_users_own_class_gives_a_key_its_own_meaning(tmp_path: Path, monkeypat
             "callbacks.hparams",
             "callbacks.hparams.params=abc",
             "callbacks.hparams.params=abc: must be a mapping of column → value",
+        ),
+        (
+            "logger",
+            "+logger.flush_sec=5 logger.save_dir=.",
+            "logger.flush_sec: not an argument of the TensorBoard logger or of its SummaryWriter;"
+            " allowed: save_dir,",
         ),
     ],
 )

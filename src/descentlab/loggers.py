@@ -1,11 +1,13 @@
 """The TensorBoard logger the `logger` config group builds."""
 
+import inspect
 import math
 import time
 from typing import Any
 
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
+from torch.utils.tensorboard import SummaryWriter
 
 from descentlab import checksum
 
@@ -25,6 +27,7 @@ class TensorBoard(TensorBoardLogger):
     """
 
     def __init__(self, *args: Any, save_every: float, **kwargs: Any) -> None:
+        check_arguments(kwargs)
         checksum.install()
         super().__init__(*args, **kwargs)
         self.save_every = save_every
@@ -41,6 +44,25 @@ class TensorBoard(TensorBoardLogger):
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
         finite = {k: v for k, v in metrics.items() if not _non_finite(v)}
         super().log_metrics(finite, step)
+
+
+def check_arguments(kwargs: dict[str, Any]) -> None:
+    """Lightning hands the keys it does not take itself to TensorBoard's SummaryWriter, which
+    it builds when the first event is written: a mistyped key would end the run there, in a
+    traceback, rather than here, before it starts."""
+    logger = inspect.signature(TensorBoardLogger).parameters
+    writer = inspect.signature(SummaryWriter).parameters
+    allowed = [
+        *(name for name, p in logger.items() if p.kind is not p.VAR_KEYWORD),
+        "save_every",
+        *(name for name in writer if name != "log_dir"),  # the logger sets log_dir itself
+    ]
+    for key in kwargs:
+        if key not in allowed:
+            raise TypeError(
+                f"logger.{key}: not an argument of the TensorBoard logger or of its "
+                f"SummaryWriter; allowed: {', '.join(allowed)}"
+            )
 
 
 def _non_finite(value: Any) -> bool:

@@ -162,6 +162,13 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "callbacks.step_scalars.flush_every": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
     "logger.max_queue": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
     "logger.save_every": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (seconds)"),
+    # Lightning's TensorBoardLogger and its SummaryWriter, which take these too (+logger.…=)
+    "logger.flush_secs": (lambda v: is_number(v) and v > 0, "a number > 0 (seconds)"),
+    "logger.purge_step": (lambda v: v is None or (is_int(v) and v >= 0), "an integer ≥ 0 or null"),
+    "logger.filename_suffix": (lambda v: isinstance(v, str), "a string"),
+    "logger.prefix": (lambda v: isinstance(v, str), "a string"),
+    "logger.log_graph": (is_bool, "true or false"),
+    "logger.default_hp_metric": (is_bool, "true or false"),
     "callbacks.progress_bar.refresh_rate": (
         lambda v: is_int(v) and v >= 0,
         "an integer ≥ 0 (redraws a second; 0: no bar)",
