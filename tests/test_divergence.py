@@ -77,3 +77,15 @@ def test_a_run_without_the_check_that_ends_non_finite_is_diverged(run_app):
     # the override as it was typed, in both
     assert results["params"]["callbacks.divergence"] == "null"
     assert params["callbacks.divergence"].string_value == "null"
+
+
+@pytest.mark.parametrize("bias", ["false", "true"])  # the curve of L(w), the contours of L(w, b)
+def test_a_loss_that_overflows_everywhere_is_a_diverged_run_without_a_surface(run_app, bias):
+    """x·1e30 squared is past float32's range: L is inf at every w, and there is no surface to
+    draw; the run ends diverged, in its one line, not in the figure's traceback."""
+    proc, run_dir, _ = run_app(
+        "data.x_scale=1e30", f"model.bias={bias}", "trainer.max_steps=10", "explain=0"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "done: diverged at step 0: loss non-finite" in proc.stdout
+    assert not list(run_dir.glob("loss_*.png"))

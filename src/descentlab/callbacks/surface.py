@@ -102,6 +102,8 @@ class LossSurface(Callback):
             slopes = torch.cat(self.grads).tolist()
             center = ws[-1] if best is None else best["w"]
             self.curve = surface.curve(model, criterion, x, y, self.names[0], ws, slopes, center)
+            if not torch.isfinite(self.curve.loss).all():
+                return  # L overflows the float range there (data.x_scale=1e30): nothing to draw
             batch = mini_batch(trainer, len(trainer.datamodule.x_train))
             note = None if batch is None else f"batches of {batch}: a tangent has its batch's slope"
             w_star = None if best is None else best["w"]
@@ -114,6 +116,8 @@ class LossSurface(Callback):
                 model, criterion, x, y, tuple(self.names), path.to(x.device), center
             )
             self.contour.path = self.contour.path.cpu()
+            if not torch.isfinite(self.contour.loss).all():
+                return  # L overflows the float range there: nothing to draw
             exact = None if best is None else (best["w"], best["b"])
             drawn = {"contour": figures.draw_contour(self.contour, exact)}
         else:
