@@ -171,3 +171,10 @@ def test_histograms_use_the_models_names_every_hist_every_steps(monitored):
     assert histogram.num == 8
     assert histogram.sum == pytest.approx(float(bias.sum()), rel=1e-5)
     assert histogram.min == pytest.approx(float(bias.min()))
+
+
+def test_a_flush_every_far_above_the_runs_steps_keeps_a_buffer_of_the_runs_length(tmp_path):
+    # 10**12 rows of 9 norms and ratios would be 36 TB: the buffer holds the run's 10 steps
+    monitor = GradientMonitor(flush_every=10**12, hist_every=0)
+    fit(tmp_path, mlp(), monitor, max_steps=10, val_check_interval=5)
+    assert [s for s, _ in scalars(tmp_path)["grad_norm/total"]] == list(range(10))

@@ -19,6 +19,7 @@ from descentlab.module import DescentModule
 
 def run(tmp_path: Path, steps: int, lr: float, **trainer_args) -> tuple[dict, LinearData]:
     batch_size = trainer_args.pop("batch_size", None)
+    flush_every = trainer_args.pop("flush_every", 7)  # 7 does not divide the steps: a partial flush
     data = LinearData(3.0, -1.0, 96, 0.1, "normal", 1.0, 0.25, batch_size, seed=0)
     model = Linear(bias=True)
     initialize(model, partial(constant, value=1.0))
@@ -27,7 +28,7 @@ def run(tmp_path: Path, steps: int, lr: float, **trainer_args) -> tuple[dict, Li
         max_steps=steps,
         val_check_interval=5,
         logger=TensorBoardLogger(tmp_path, name="", version=""),
-        callbacks=[StepScalars(flush_every=7)],  # 7 does not divide the steps: a partial flush
+        callbacks=[StepScalars(flush_every=flush_every)],
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -55,6 +56,12 @@ def test_every_step_logs_w_b_their_gradients_lr_and_loss(tmp_path):
         p, g = values(logged, f"param/{name}"), values(logged, f"grad/{name}")
         for k in range(19):
             assert p[k + 1] == pytest.approx(p[k] - 0.2 * g[k], abs=1e-6)
+
+
+def test_a_flush_every_far_above_the_runs_steps_keeps_a_buffer_of_the_runs_length(tmp_path):
+    # 10**12 rows of 6 values would be 24 TB: the buffer holds the 20 steps the run has
+    logged, _ = run(tmp_path, steps=20, lr=0.2, flush_every=10**12)
+    assert [s for s, _ in logged["param/w"]] == list(range(20))
 
 
 def test_with_accumulation_grad_is_what_the_optimizer_used(tmp_path):

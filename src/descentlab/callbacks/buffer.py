@@ -46,6 +46,14 @@ class StepBuffer:
         self.rows = 0
 
 
+def rows(flush_every: int, trainer: L.Trainer) -> int:
+    """A buffer's length: `flush_every` steps, or the steps the run has left if fewer, so that a
+    `flush_every` far above them asks for no memory the run would never fill."""
+    if trainer.max_steps < 0:  # no step limit (trainer.max_epochs ends the run)
+        return flush_every
+    return max(1, min(flush_every, trainer.max_steps - trainer.global_step))
+
+
 class BufferedCallback(Callback):
     """A callback that fills a `StepBuffer` during training: what is left in it is written when
     training ends, also when it ends with an exception."""

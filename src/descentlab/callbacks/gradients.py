@@ -23,7 +23,7 @@ import lightning as L
 import torch
 from torch.optim import Optimizer
 
-from descentlab.callbacks.buffer import BufferedCallback, StepBuffer
+from descentlab.callbacks.buffer import BufferedCallback, StepBuffer, rows
 from descentlab.histogram import add_histogram
 
 LARGE = 2**16  # values in a tensor from which a CPU takes √(t·t) rather than the fused norm
@@ -63,7 +63,9 @@ class GradientMonitor(BufferedCallback):
         # columns, in this order: grad_norm/<name>…, grad_norm/total, update_ratio/<name>…
         tags = [f"grad_norm/{n}" for n in self.names] + ["grad_norm/total"]
         tags += [f"update_ratio/{n}" for n in self.names]
-        self.buffer = StepBuffer(tags, self.flush_every, pl_module.device, trainer.global_step)
+        self.buffer = StepBuffer(
+            tags, rows(self.flush_every, trainer), pl_module.device, trainer.global_step
+        )
         # θ[k] and ‖θ[k]‖ for the next step's ratio, taken as the previous step ends (or here),
         # while that step has θ in cache: taken before the step, θ must first be read back in
         self.before = [t.clone() for t in self.theta]

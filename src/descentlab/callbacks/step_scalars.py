@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from torch.optim import Optimizer
 
-from descentlab.callbacks.buffer import BufferedCallback, StepBuffer
+from descentlab.callbacks.buffer import BufferedCallback, StepBuffer, rows
 
 
 class StepScalars(BufferedCallback):
@@ -37,7 +37,7 @@ class StepScalars(BufferedCallback):
         tags = ["train/loss", "lr"] + [f"param/{name}" for name, _ in scalars]
         tags += [f"grad/{name}" for name, p in scalars if p.requires_grad]
         device = pl_module.device
-        self.buffer = StepBuffer(tags, self.flush_every, device, trainer.global_step)
+        self.buffer = StepBuffer(tags, rows(self.flush_every, trainer), device, trainer.global_step)
         self.zero = torch.zeros((), device=device)
         self.loss = torch.zeros((), device=device)
         self.stepped = False
