@@ -29,6 +29,12 @@ def test_the_defaults_pass(check):
     check(
         "optimizer=adam", "init=normal", "scheduler=none", "model.bias=true", "data.batch_size=32"
     )
+    check(  # a callback of Lightning's that watches a logged metric; event files in a subdir
+        "+callbacks.stop._target_=lightning.pytorch.callbacks.EarlyStopping",
+        "+callbacks.stop.monitor=val/r2",
+        "logger.name=tb",
+        "logger.version=1",
+    )
 
 
 @pytest.mark.parametrize(
@@ -67,6 +73,36 @@ def test_the_defaults_pass(check):
         ("logger.save_every=-1", "logger.save_every=-1: must be a number ≥ 0 (seconds)"),
         ("+logger.flush_secs=abc", "logger.flush_secs=abc: must be a number > 0 (seconds)"),
         ("+logger.filename_suffix=1", "logger.filename_suffix=1: must be a string"),
+        ("logger.save_dir=null", "logger.save_dir=null: must be a dir's path"),
+        (
+            "logger.version=../earlier",
+            "logger.version=../earlier: must be an integer, or a name or relative path inside "
+            "logger.save_dir (no ..)",
+        ),
+        ("logger.name=/tmp/earlier", "logger.name=/tmp/earlier: must be a name or relative path"),
+        ("data.seed=abc", "data.seed=abc: must be an integer in [0, 2**32)"),
+        (
+            "callbacks.surface.seed=-1",
+            "callbacks.surface.seed=-1: must be an integer in [0, 2**32)",
+        ),
+        ("+optimizer.maximize=abc", "optimizer.maximize=abc: must be true or false"),
+        (
+            "+trainer.limit_val_batches=abc",
+            "trainer.limit_val_batches=abc: must be null, an integer ≥ 0 (batches) or a number",
+        ),
+        (
+            "+callbacks.checkpoint.monitor=val/acc",
+            "callbacks.checkpoint.monitor=val/acc: must be one of val/loss, val/mse, val/r2",
+        ),
+        (
+            "+callbacks.stop._target_=lightning.pytorch.callbacks.EarlyStopping "
+            "+callbacks.stop.monitor=val/los",
+            "callbacks.stop.monitor=val/los: must be one of val/loss, val/mse, val/r2",
+        ),
+        (
+            "experiment=overshoot scheduler.patience=3",
+            "scheduler.patience: no such key; scheduler=none has no keys; scheduler=plateau has it",
+        ),
         (
             "callbacks.progress_bar.refresh_rate=0.5",
             "callbacks.progress_bar.refresh_rate=0.5: must be an integer ≥ 0",
@@ -257,6 +293,12 @@ def test_a_dir_that_holds_files_is_refused(tmp_path: Path, what, flag):
         one_line(caught.value)
         == f"hydra.{what}.dir={tmp_path / 'file'}: is a file; choose a new dir"
     )
+    with pytest.raises(Exception) as caught:  # a dir below a file cannot be made
+        precheck([*flag.split(), f"hydra.{what}.dir={tmp_path / 'file' / 'new'}"])
+    assert one_line(caught.value) == (
+        f"hydra.{what}.dir={tmp_path / 'file' / 'new'}: cannot be made here "
+        f"({tmp_path / 'file'} is a file)"
+    )
     precheck([*flag.split(), f"hydra.{what}.dir={tmp_path / 'new'}"])
     (tmp_path / "empty").mkdir()
     precheck([*flag.split(), f"hydra.{what}.dir={tmp_path / 'empty'}"])
@@ -290,10 +332,12 @@ def test_sweep_jobs_cannot_share_a_dir_or_leave_the_sweeps(tmp_path: Path, subdi
     precheck([*sweep, "hydra.sweep.subdir=lr_${optimizer.lr}_w${init.value}"])
 
 
-@pytest.mark.parametrize("key", ["callbacks.checkpoint.dirpath", "logger.save_dir"])
+@pytest.mark.parametrize(
+    "key", ["callbacks.checkpoint.dirpath", "logger.save_dir", "trainer.default_root_dir"]
+)
 def test_checkpoints_and_logs_sent_elsewhere_need_a_new_dir_too(tmp_path: Path, key):
     """An earlier run's checkpoints dir or run dir, given as where this run writes its
-    checkpoints or event files: refused, its files untouched."""
+    checkpoints, event files or surface figures: refused, its files untouched."""
     earlier = tmp_path / "earlier"
     earlier.mkdir()
     (earlier / "last.ckpt").write_bytes(b"an earlier run's")

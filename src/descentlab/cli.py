@@ -40,6 +40,7 @@ from descentlab.validate import (
     check_job,
     check_plugins,
     check_sweep_subdir,
+    options_with,
     plugin_missing,
     validate,
 )
@@ -258,6 +259,13 @@ def compose_config(overrides: list[str]) -> DictConfig:
             if parent and not OmegaConf.is_dict(node):
                 raise ConfigError(
                     f"{key}: no such key; {parent} is a value, not a group of keys"
+                ) from error
+            chosen = OmegaConf.select(valid, f"hydra.runtime.choices.{parent}", default=None)
+            with_key = options_with(parent, key.rpartition(".")[2]) if parent else []
+            if not node and chosen is not None and with_key:  # scheduler=none (an experiment's)
+                raise ConfigError(
+                    f"{key}: no such key; {parent}={chosen} has no keys; "
+                    f"{' and '.join(f'{parent}={o}' for o in with_key)} has it"
                 ) from error
             known = ", ".join(k for k in node if not k.startswith("_")) if node else "no keys"
             raise ConfigError(

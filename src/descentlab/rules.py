@@ -7,6 +7,7 @@ line naming the key (`optimizer.lr=-1: must be a number > 0`).
 
 import math
 from collections.abc import Callable, Iterable
+from pathlib import PurePath
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -35,6 +36,13 @@ def is_widths(v: Any) -> bool:
     return is_list(v) and len(v) > 0 and all(is_int(w) and w >= 1 for w in v)
 
 
+def is_inside(v: Any) -> bool:
+    """A relative path that stays below where it starts, or null (Lightning's default)."""
+    return v is None or (
+        isinstance(v, str) and not PurePath(v).is_absolute() and ".." not in PurePath(v).parts
+    )
+
+
 def one_of(*options: Any) -> tuple[Callable[[Any], bool], str]:
     return (lambda v: v in options), "one of " + ", ".join(map(str, options))
 
@@ -61,6 +69,9 @@ def is_float(text: str) -> bool:
 # other models and data modules bring other keys.
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (lambda v: is_int(v) and 0 <= v < 2**32, "an integer in [0, 2**32)"),
+    # `${seed}` unless set apart: the data's draw, the surface's random directions
+    "data.seed": (lambda v: is_int(v) and 0 <= v < 2**32, "an integer in [0, 2**32)"),
+    "callbacks.surface.seed": (lambda v: is_int(v) and 0 <= v < 2**32, "an integer in [0, 2**32)"),
     "optimizer.lr": (lambda v: is_number(v) and v > 0, "a number > 0"),
     "optimizer.momentum": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
     "optimizer.weight_decay": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
@@ -72,6 +83,11 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "optimizer.eps": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
     "optimizer.amsgrad": (is_bool, "true or false"),
+    "optimizer.maximize": (is_bool, "true or false"),
+    "optimizer.foreach": (lambda v: v is None or is_bool(v), "null, true or false"),
+    "optimizer.fused": (lambda v: v is None or is_bool(v), "null, true or false"),
+    "optimizer.capturable": (is_bool, "true or false"),
+    "optimizer.differentiable": (is_bool, "true or false"),
     "criterion.reduction": one_of("mean", "sum"),
     "scheduler.mode": one_of("min", "max"),
     "scheduler.factor": (lambda v: is_number(v) and 0 < v < 1, "a number in (0, 1)"),
@@ -136,6 +152,14 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or v == 1.0,
         "null or 1.0: a run is one epoch of trainer.max_steps batches; set that instead",
     ),
+    "trainer.limit_val_batches": (
+        lambda v: v is None or (is_int(v) and v >= 0) or (is_number(v) and 0 <= v <= 1),
+        "null, an integer ≥ 0 (batches) or a number in [0, 1] (a fraction)",
+    ),
+    "trainer.limit_test_batches": (
+        lambda v: v is None or (is_int(v) and v >= 0) or (is_number(v) and 0 <= v <= 1),
+        "null, an integer ≥ 0 (batches) or a number in [0, 1] (a fraction)",
+    ),
     "hydra.launcher.n_jobs": (
         lambda v: is_int(v) and v != 0,
         "an integer ≥ 1 (jobs at once), or -1 for one per core (-2: all but one, …)",
@@ -160,6 +184,14 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "an integer ≥ 0 (0: at the end)",
     ),
     "callbacks.step_scalars.flush_every": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
+    "logger.save_dir": (lambda v: isinstance(v, str) and v != "", "a dir's path"),
+    # the event files go to save_dir/name/version: a name that climbs out of save_dir would
+    # send them into another run's dir, unchecked
+    "logger.name": (is_inside, "a name or relative path inside logger.save_dir (no ..)"),
+    "logger.version": (
+        lambda v: is_int(v) or is_inside(v),
+        "an integer, or a name or relative path inside logger.save_dir (no ..)",
+    ),
     "logger.max_queue": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
     "logger.save_every": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (seconds)"),
     # Lightning's TensorBoardLogger and its SummaryWriter, which take these too (+logger.…=)

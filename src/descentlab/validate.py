@@ -19,7 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from descentlab.errors import ConfigError
-from descentlab.rules import check_rules, is_int, is_number
+from descentlab.rules import RULED, check_rules, is_int, is_number
 
 REQUIRED = ("model", "criterion", "optimizer", "data", "trainer")
 # conf/config.yaml's groups and keys: what `train` reads
@@ -184,10 +184,13 @@ def check_relations(cfg: DictConfig) -> None:
                 f"{key}={value}: data={choice(cfg, 'data')} has {data_key}={size}; "
                 f"leave it to follow the data"
             )
-    monitor = OmegaConf.select(cfg, "scheduler.monitor")
     logged = ["val/loss"] + [f"val/{name}" for name in metrics]
-    if monitor is not None and monitor not in logged:
-        raise ConfigError(f"scheduler.monitor={monitor}: must be one of {', '.join(logged)}")
+    monitors = ["scheduler", *(f"callbacks.{name}" for name in cfg.get("callbacks") or {})]
+    for node in monitors:  # the scheduler's, ModelCheckpoint's, EarlyStopping's…
+        monitor = OmegaConf.select(cfg, f"{node}.monitor")
+        target = OmegaConf.select(cfg, f"{node}._target_", default="")
+        if monitor is not None and target.startswith(RULED) and monitor not in logged:
+            raise ConfigError(f"{node}.monitor={monitor}: must be one of {', '.join(logged)}")
     frequency = OmegaConf.select(cfg, "scheduler.frequency")
     interval = OmegaConf.select(cfg, "scheduler.interval")
     if interval == "step" and is_int(every) and is_int(frequency) and frequency % every:
@@ -497,12 +500,15 @@ def check_fresh_dir(key: str, path: Path) -> None:
             f"{key}={path}: already holds files; choose a new dir (nothing is overwritten)"
         )
     existing = next(p for p in [path.absolute(), *path.absolute().parents] if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"{key}={path}: cannot be made here ({existing} is a file)")
     if not os.access(existing, os.W_OK):
         raise ConfigError(f"{key}={path}: cannot be made here ({existing} is not writable)")
 
 
 JOB_IDS = ("hydra.job.num", "hydra.job.id", "hydra.job.override_dirname")
-OUTPUTS = ("callbacks.checkpoint.dirpath", "logger.save_dir")  # what a run writes, besides its dir
+# where a run writes, besides its dir: checkpoints, event files, the surface's PNGs
+OUTPUTS = ("callbacks.checkpoint.dirpath", "logger.save_dir", "trainer.default_root_dir")
 
 
 def check_outputs(cfg: DictConfig) -> None:
