@@ -412,6 +412,17 @@ def test_a_sweep_composes_what_its_jobs_share_first(tmp_path: Path, override, ex
     assert "\n" not in message
 
 
+def test_several_nodes_where_no_cluster_started_this_process_are_refused(check, monkeypatch):
+    """Lightning would wait in its first collective call for nodes that never come."""
+    for name in ("SLURM_NTASKS", "NODE_RANK", "GROUP_RANK", "KUBERNETES_PORT", "LSB_JOBID"):
+        monkeypatch.delenv(name, raising=False)
+    assert error_of(check, "trainer.num_nodes=2").startswith(
+        "trainer.num_nodes=2: this process was not started as one of 2 nodes"
+    )
+    monkeypatch.setenv("NODE_RANK", "0")  # a launch by hand, with MASTER_ADDR: left to it
+    check("trainer.num_nodes=2")
+
+
 def test_gpu_without_a_gpu_is_refused(check):
     import torch
 

@@ -217,6 +217,14 @@ def check_relations(cfg: DictConfig) -> None:
             raise ConfigError(
                 f"trainer.accelerator={accelerator}: no GPU is visible here; use cpu or auto"
             )
+    nodes = OmegaConf.select(cfg, "trainer.num_nodes")
+    launcher = str(OmegaConf.select(cfg, "hydra.launcher._target_", default=""))
+    if is_int(nodes) and nodes > 1 and "Slurm" not in launcher and not started_on_nodes():
+        raise ConfigError(
+            f"trainer.num_nodes={nodes}: this process was not started as one of {nodes} nodes "
+            "(by SLURM, torchrun, or with NODE_RANK and MASTER_ADDR set) and would wait for the "
+            f"others; use 1 here, or hydra/launcher=submitit_slurm hydra.launcher.nodes={nodes}"
+        )
     a, b = OmegaConf.select(cfg, "init.a"), OmegaConf.select(cfg, "init.b")
     if is_number(a) and is_number(b) and not a < b:
         raise ConfigError(f"init.a={a}, init.b={b}: must satisfy init.a < init.b")
@@ -229,6 +237,17 @@ def check_relations(cfg: DictConfig) -> None:
             f"(they are {momentum} and {dampening})"
         )
     check_split(cfg)
+
+
+def started_on_nodes() -> bool:
+    """Whether a cluster started this process as one of several nodes, as Lightning detects it;
+    otherwise its first collective call waits for nodes that never come (30 minutes)."""
+    from lightning.fabric.plugins import environments as started_by
+
+    clusters = ("SLURM", "TorchElastic", "LSF", "MPI")  # Kubeflow: not detectable, set NODE_RANK
+    return "NODE_RANK" in os.environ or any(
+        getattr(started_by, f"{name}Environment").detect() for name in clusters
+    )
 
 
 # The losses and metrics that need class labels or real-valued targets; a data module says
