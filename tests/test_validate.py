@@ -412,6 +412,20 @@ def test_a_sweep_composes_what_its_jobs_share_first(tmp_path: Path, override, ex
     assert "\n" not in message
 
 
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ("--cfg jobs", "argument --cfg/-c: invalid choice: "),
+        ("--multi-run optimizer.lr=1", "unrecognized arguments: --multi-run"),
+    ],
+)
+def test_a_flag_hydra_does_not_have_is_one_line(check, flags, expected):
+    message = error_of(check, *flags.split())
+    assert message.startswith(expected)
+    assert message.endswith("; descentlab --help lists the flags")
+    assert "\n" not in message
+
+
 def test_several_nodes_where_no_cluster_started_this_process_are_refused(check, monkeypatch):
     """Lightning would wait in its first collective call for nodes that never come."""
     for name in ("SLURM_NTASKS", "NODE_RANK", "GROUP_RANK", "KUBERNETES_PORT", "LSB_JOBID"):

@@ -8,10 +8,11 @@ import os
 import re
 import sys
 import warnings
+from argparse import Namespace
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 import yaml
@@ -130,12 +131,23 @@ def main() -> None:
     app()
 
 
+def parse_args(argv: list[str]) -> Namespace:
+    """Hydra's flags; a flag it does not have is one line, not argparse's usage block."""
+    parser = get_args_parser()
+
+    def refuse(message: str) -> NoReturn:
+        raise ConfigError(f"{message}; descentlab --help lists the flags")
+
+    parser.error = refuse  # type: ignore[method-assign]
+    return parser.parse_args(argv)
+
+
 def precheck(argv: list[str]) -> None:
     """Compose and validate the config of a single run, as Hydra is about to run it; a sweep
     (-m, or an experiment that sets hydra.mode=MULTIRUN) gets `check_sweep`. With Hydra's
     informational flags (--cfg, --help) the overrides are composed only, and without
     overrides (the quick `descentlab --cfg job`) not at all."""
-    args = get_args_parser().parse_args(argv)
+    args = parse_args(argv)
     informational = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
     custom = args.config_path or args.config_name or args.config_dir or args.experimental_rerun
     if custom:
