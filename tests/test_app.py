@@ -413,6 +413,15 @@ def test_callbacks_set_to_null_leave_no_checkpoint_and_no_bar(run_app):
     assert "20/20" in proc.stdout + proc.stderr
 
 
+def test_a_fast_dev_run_points_to_no_tensorboard_logs(run_app):
+    """Lightning's fast_dev_run runs one step with a stand-in logger that writes nothing."""
+    proc, run_dir, _ = run_app("+trainer.fast_dev_run=true", "explain=0")
+    assert proc.returncode == 0, proc.stderr
+    assert not list(run_dir.glob("events.out.tfevents.*"))
+    assert ", 1 step\n" in proc.stdout
+    assert "tensorboard --logdir" not in proc.stdout
+
+
 def test_scalars_script_prints_the_logged_series(seed_run):
     import subprocess
     import sys

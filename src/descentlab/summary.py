@@ -108,5 +108,5 @@ def summary_line(final: dict[str, float], best: dict[str, float] | None, steps: 
             for k, v in final.items()
             if k.startswith("final/val_") and k != "final/val_loss" and isinstance(v, float)
         ]
-    parts.append(f"{steps} steps")
+    parts.append(f"{steps} step" if steps == 1 else f"{steps} steps")
     return ", ".join(parts)

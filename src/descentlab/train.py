@@ -118,5 +118,7 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
             trainer.optimizers[0] if trainer.optimizers else module.optimizer(module.parameters())
         )
         line = diverged_line(step, loss, factor, lr, critical(module, data, optimizer))
-    print_summary(line, Path(logger.log_dir).absolute() if logger else None)
+    # trainer.fast_dev_run swaps the logger for a stand-in that writes nothing
+    logged = logger and not trainer.fast_dev_run
+    print_summary(line, Path(logger.log_dir).absolute() if logged else None)
     return final
