@@ -32,6 +32,7 @@ def test_the_defaults_pass(check):
     check(  # a callback of Lightning's that watches a logged metric; event files in a subdir
         "+callbacks.stop._target_=lightning.pytorch.callbacks.EarlyStopping",
         "+callbacks.stop.monitor=val/r2",
+        "+callbacks.stop.mode=max",
         "logger.name=tb",
         "logger.version=1",
     )
@@ -98,6 +99,20 @@ def test_the_defaults_pass(check):
             "+callbacks.stop._target_=lightning.pytorch.callbacks.EarlyStopping "
             "+callbacks.stop.monitor=val/los",
             "callbacks.stop.monitor=val/los: must be one of val/loss, val/mse, val/r2",
+        ),
+        (
+            "scheduler.monitor=val/r2",
+            "scheduler.mode=min: val/r2 is better higher; set scheduler.mode=max",
+        ),
+        (
+            "data=digits model=mlp init=none metrics=classification "
+            "+callbacks.checkpoint.monitor=val/acc callbacks.checkpoint.save_top_k=1",
+            "callbacks.checkpoint.mode=min: val/acc is better higher; set "
+            "callbacks.checkpoint.mode=max",
+        ),
+        (
+            "scheduler.monitor=val/mse scheduler.mode=max",
+            "scheduler.mode=max: val/mse is better lower; set scheduler.mode=min",
         ),
         (
             "experiment=overshoot scheduler.patience=3",

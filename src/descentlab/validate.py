@@ -189,8 +189,17 @@ def check_relations(cfg: DictConfig) -> None:
     for node in monitors:  # the scheduler's, ModelCheckpoint's, EarlyStopping's…
         monitor = OmegaConf.select(cfg, f"{node}.monitor")
         target = OmegaConf.select(cfg, f"{node}._target_", default="")
-        if monitor is not None and target.startswith(RULED) and monitor not in logged:
+        if monitor is None or not target.startswith(RULED):
+            continue
+        if monitor not in logged:
             raise ConfigError(f"{node}.monitor={monitor}: must be one of {', '.join(logged)}")
+        better = "lower" if monitor == "val/loss" else better_when(metrics[monitor[4:]])
+        mode = OmegaConf.select(cfg, f"{node}.mode", default="min")  # Lightning's default
+        wanted = {"lower": "min", "higher": "max"}.get(better)
+        if wanted is not None and mode != wanted:
+            raise ConfigError(
+                f"{node}.mode={mode}: {monitor} is better {better}; set {node}.mode={wanted}"
+            )
     frequency = OmegaConf.select(cfg, "scheduler.frequency")
     interval = OmegaConf.select(cfg, "scheduler.interval")
     if interval == "step" and is_int(every) and is_int(frequency) and frequency % every:
@@ -237,6 +246,17 @@ def check_relations(cfg: DictConfig) -> None:
             f"(they are {momentum} and {dampening})"
         )
     check_split(cfg)
+
+
+def better_when(metric: Any) -> str | None:
+    """ "higher" or "lower", as the torchmetrics class says of itself; None if it does not."""
+    module_name, _, name = str(metric.get("_target_", "")).rpartition(".")
+    try:
+        built = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError):
+        return None  # check_arguments names it
+    higher = getattr(built, "higher_is_better", None)
+    return None if higher is None else "higher" if higher else "lower"
 
 
 def started_on_nodes() -> bool:
