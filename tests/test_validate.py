@@ -87,6 +87,7 @@ def test_the_defaults_pass(check):
             "callbacks.surface.seed=-1: must be an integer in [0, 2**32)",
         ),
         ("+optimizer.maximize=abc", "optimizer.maximize=abc: must be true or false"),
+        ("+trainer.overfit_batches=1", "trainer.overfit_batches=1: must be 0: a run is one epoch"),
         (
             "+trainer.limit_val_batches=abc",
             "trainer.limit_val_batches=abc: must be null, an integer ≥ 0 (batches) or a number",

@@ -152,6 +152,11 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or v == 1.0,
         "null or 1.0: a run is one epoch of trainer.max_steps batches; set that instead",
     ),
+    "trainer.overfit_batches": (
+        lambda v: is_number(v) and v == 0,
+        "0: a run is one epoch of trainer.max_steps batches of the data; make the data smaller "
+        "to overfit it",
+    ),
     "trainer.limit_val_batches": (
         lambda v: v is None or (is_int(v) and v >= 0) or (is_number(v) and 0 <= v <= 1),
         "null, an integer ≥ 0 (batches) or a number in [0, 1] (a fraction)",
