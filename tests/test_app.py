@@ -184,6 +184,7 @@ def test_resume_continues_exactly(run_app, batches):
         *settings, "trainer.max_steps=200", f"ckpt_path={ckpt}", name="resumed"
     )
     assert proc.returncode == 0, proc.stderr
+    assert "dirpath has changed" not in proc.stdout + proc.stderr  # its own dir, by design
 
     def state(run_dir: Path):
         return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*treespec, LeafSpec.*")  # Lightning's call, torch's warning
 warnings.filterwarnings("ignore", ".*not available but strict is set to `False`.*")  # see plateau()
+# A resumed run writes its checkpoints into its own new dir, by design: the earlier run's
+# best-k bookkeeping that Lightning says it will not reload has no use there.
+warnings.filterwarnings("ignore", ".*The dirpath has changed from.*")
 # Per-step scalars go through StepScalars, not self.log, so log_every_n_steps has nothing to pace.
 warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
 # Hydra's logging prints to the console and the run's log file; Lightning's own console
