@@ -142,6 +142,12 @@ def test_everything_goes_into_the_run_dir(seed_run):
     assert (run_dir / "loss_curve.png").is_file()
 
 
+def test_lightnings_lines_reach_the_log_file_and_the_console_once(seed_run):
+    proc, run_dir, _, _ = seed_run
+    assert "GPU available: " in (run_dir / "descentlab.log").read_text()
+    assert (proc.stdout + proc.stderr).count("GPU available: ") == 1
+
+
 def test_console_shows_settings_summary_and_the_tensorboard_command(seed_run):
     proc, run_dir, _, logged = seed_run
     out = proc.stdout

@@ -39,9 +39,12 @@ warnings.filterwarnings("ignore", ".*not available but strict is set to `False`.
 warnings.filterwarnings("ignore", ".*The dirpath has changed from.*")
 # Per-step scalars go through StepScalars, not self.log, so log_every_n_steps has nothing to pace.
 warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
-# Hydra's logging prints to the console and the run's log file; Lightning's own console
-# handler would print every line a second time.
-logging.getLogger("lightning").handlers.clear()
+# Hydra's logging prints to the console and the run's log file. Lightning gives its loggers
+# console handlers of their own when imported before Hydra's logging is set up (as the config
+# check does), and stops them passing lines on: its lines would miss the log file.
+for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+    logging.getLogger(name).handlers.clear()
+    logging.getLogger(name).propagate = True
 NOT_RUN_INFO = (
     "litlogger",  # an advertisement
     "`Trainer.fit` stopped",  # max_steps reached: the run's last line says how many it took
