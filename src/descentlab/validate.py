@@ -188,7 +188,7 @@ def check_relations(cfg: DictConfig) -> None:
     monitors = ["scheduler", *(f"callbacks.{name}" for name in cfg.get("callbacks") or {})]
     for node in monitors:  # the scheduler's, ModelCheckpoint's, EarlyStopping's…
         monitor = OmegaConf.select(cfg, f"{node}.monitor")
-        target = OmegaConf.select(cfg, f"{node}._target_", default="")
+        target = str(OmegaConf.select(cfg, f"{node}._target_", default=""))
         if monitor is None or not target.startswith(RULED):
             continue
         if monitor not in logged:
@@ -249,7 +249,8 @@ def check_relations(cfg: DictConfig) -> None:
 
 
 def better_when(metric: Any) -> str | None:
-    """ "higher" or "lower", as the torchmetrics class says of itself; None if it does not."""
+    """Which way a metric improves, "higher" or "lower", as its torchmetrics class says of
+    itself (`higher_is_better`); None where it does not say."""
     module_name, _, name = str(metric.get("_target_", "")).rpartition(".")
     try:
         built = getattr(importlib.import_module(module_name), name)
