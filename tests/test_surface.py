@@ -102,6 +102,56 @@ def test_contour_is_the_exact_bowl_and_the_path_is_the_runs(tmp_path):
     assert (tmp_path / "loss_contour.png").is_file()
 
 
+def test_torchs_own_linear_1_to_1_gets_the_exact_curve_and_contour(tmp_path):
+    """nn.Linear(1, 1): a weight of shape 1 × 1 and a bias of shape (1,), one number each;
+    L on the grid is L with each number put back in its parameter's shape."""
+    x = torch.linspace(-1, 1, 32).unsqueeze(1)
+    y = 3 * x - 1
+    model = nn.Linear(1, 1)
+    c = surface.contour(model, nn.MSELoss(), x, y, ("weight", "bias"), torch.zeros(1, 2), (3, -1))
+    xd, yd = x.double(), y.double()
+    for i, j in [(0, 0), (5, 70), (40, 40), (79, 3)]:
+        w, b = float(c.a[j]), float(c.b[i])
+        assert float(c.loss[i, j]) == pytest.approx(
+            float(((w * xd + b - yd) ** 2).mean()), rel=1e-4
+        )
+    model = nn.Linear(1, 1, bias=False)
+    c = surface.curve(model, nn.MSELoss(), x, 3 * x, "weight", [1.0, 2.0], [-4.0, -2.0], center=3.0)
+    for w, loss in list(zip(c.w.tolist(), c.loss.tolist(), strict=True))[::20]:
+        assert loss == pytest.approx(float(((w * xd - 3 * xd) ** 2).mean()), rel=1e-4)
+    assert c.visited_loss == pytest.approx([float(((w - 3) * xd).pow(2).mean()) for w in (1, 2)])
+
+
+def test_only_the_theorys_linear_model_is_called_a_bowl():
+    x = torch.linspace(-1, 1, 32).unsqueeze(1)
+    c = surface.contour(
+        nn.Linear(1, 1), nn.MSELoss(), x, 3 * x, ("weight", "bias"), torch.zeros(1, 2), (3, 0)
+    )
+    assert "bowl" in figures.draw_contour(c, best=(3.0, 0.0)).axes[0].get_title()
+    assert figures.draw_contour(c).axes[0].get_title() == "L(weight, bias): exact on the grid"
+
+
+class Noisy(nn.Module):
+    """A forward that draws random numbers: w·x plus noise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(1.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w * x + 0.01 * torch.randn_like(x)
+
+
+def test_a_forward_that_draws_random_numbers_gets_one_draws_curve_and_leaves_the_rng_as_it_was():
+    x = torch.linspace(-1, 1, 32).unsqueeze(1)
+    state = torch.get_rng_state()
+    c = surface.curve(Noisy(), nn.MSELoss(), x, 3 * x, "w", [1.0], [-4.0], center=3.0)
+    assert torch.equal(torch.get_rng_state(), state)  # training draws what it would have drawn
+    # one draw of noise for every w: L(w) is a smooth parabola, its second difference constant
+    second = c.loss[2:] - 2 * c.loss[1:-1] + c.loss[:-2]
+    assert torch.allclose(second, second.mean().expand_as(second), atol=1e-5)
+
+
 class RecordWB(Callback):
     def __init__(self) -> None:
         self.path = []

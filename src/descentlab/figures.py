@@ -215,7 +215,10 @@ def draw_contour(c: "Contour", best: tuple[float, float] | None = None) -> Figur
     ax.set_aspect("equal")  # a round bowl looks round; the path meets the contours at right angles
     ax.set_xlabel(c.names[0])
     ax.set_ylabel(c.names[1])
-    ax.set_title(f"L({c.names[0]}, {c.names[1]}): an exact bowl for a linear model", fontsize=9)
+    # the bowl where the theory gives the minimum (the built-in linear model); any other
+    # model's surface is exact on the grid, whatever its shape
+    shape = "an exact bowl for a linear model" if best is not None else "exact on the grid"
+    ax.set_title(f"L({c.names[0]}, {c.names[1]}): {shape}", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

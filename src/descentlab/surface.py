@@ -30,13 +30,22 @@ def losses_at(
     model: nn.Module, criterion: nn.Module, x: torch.Tensor, y: torch.Tensor, params: Params
 ) -> torch.Tensor:
     """L at each of N settings of the given parameters (each with a leading dimension N), the
-    others as they are: one batched call (torch.vmap) instead of N, in chunks of 1024."""
+    others as they are: one batched call (torch.vmap) instead of N, in chunks of 1024.
+
+    A forward that draws random numbers draws the same for every setting, from a copy of the
+    random state: the surface is one draw's, and training goes on with the numbers it would
+    have drawn next."""
+    shapes = {name: p.shape for name, p in model.named_parameters()}
 
     def loss(setting: Params) -> torch.Tensor:
+        # a one-element parameter of any shape (nn.Linear(1, 1)'s weight is 1 × 1) is a scalar
+        # on the grid: each value goes in with the parameter's own shape
+        setting = {name: value.reshape(shapes[name]) for name, value in setting.items()}
         return criterion(functional_call(model, setting, (x,)), y)
 
-    with torch.no_grad():
-        return torch.vmap(loss, chunk_size=1024)(params)
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        return torch.vmap(loss, chunk_size=1024, randomness="same")(params)
 
 
 @dataclass
