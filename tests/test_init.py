@@ -1,4 +1,5 @@
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -84,3 +85,31 @@ def test_a_scalar_weight_counts_as_1x1(draw):
     assert abs(samples.std().item() - expected_std) < 0.03
     if draw == "xavier":
         assert samples.abs().max() <= math.sqrt(3)
+
+
+class PartlyPretrained(nn.Module):
+    """A trainable head on a frozen layer, and a parameter of integers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Linear(3, 3).requires_grad_(False)
+        self.head = nn.Linear(3, 1)
+        self.k = nn.Parameter(torch.tensor([2, 5]), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+@pytest.mark.parametrize(
+    "scheme", [partial(init.constant, value=1.0), partial(init.normal, mean=0.0, std=1.0)]
+)
+def test_what_does_not_train_keeps_the_models_own_values(scheme):
+    model = PartlyPretrained()
+    body, head = model.body.weight.clone(), model.head.weight.clone()
+    init.initialize(model, scheme)  # normal_ on integers raised NotImplementedError
+    assert torch.equal(model.body.weight, body)
+    assert model.k.tolist() == [2, 5]
+    assert not torch.equal(model.head.weight, head)  # what trains is set
+    if scheme.func is init.constant:
+        assert (model.head.weight == 1.0).all()
+        assert init.symmetric(model) == ["head.weight"]  # not the frozen body

@@ -14,10 +14,13 @@ Init = Callable[[torch.Tensor], object]
 
 
 def initialize(model: nn.Module, init: Init) -> None:
-    """Set every parameter of `model` with `init`, outside autograd."""
+    """Set every parameter of `model` that trains with `init`, outside autograd. One the model
+    built with requires_grad=False (a frozen, pretrained part) and one of integers keep the
+    values the model gave them: nothing learns them, so there is no start to set."""
     with torch.no_grad():
         for p in model.parameters():
-            init(p)
+            if p.requires_grad and p.is_floating_point():
+                init(p)
 
 
 def symmetric(model: nn.Module) -> list[str]:
@@ -26,7 +29,7 @@ def symmetric(model: nn.Module) -> list[str]:
     return [
         name
         for name, p in model.named_parameters()
-        if p.dim() >= 2 and p.numel() > 1 and bool((p == p.flatten()[0]).all())
+        if p.requires_grad and p.dim() >= 2 and p.numel() > 1 and bool((p == p.flatten()[0]).all())
     ]
 
 
