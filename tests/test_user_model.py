@@ -182,3 +182,37 @@ def test_resuming_a_model_with_dropout_draws_what_the_run_would_have(tmp_path):
     )
     assert sorted(resumed) == list(range(20, 40))
     assert [resumed[k] for k in range(20, 40)] == [straight[k] for k in range(20, 40)]
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        (
+            "class Model:\n    def __init__(self):\n        self.w = 1.0\n",
+            "model._target_=mine.Model: built a Model, not a torch.nn.Module",
+        ),
+        (
+            "class Model(:\n    pass\n",
+            "model._target_=mine.Model: cannot import it (SyntaxError: ",  # then Python's words
+        ),
+    ],
+)
+def test_a_model_that_is_not_an_nn_module_or_does_not_load_is_one_line(tmp_path, source, expected):
+    plug_in(tmp_path, "mine", source, "_target_: mine.Model\n")
+    proc = descentlab(
+        tmp_path, "model=mine", "init=none", "trainer.max_steps=20",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"descentlab: error: {expected}")
+
+
+def test_a_function_that_builds_a_module_is_a_model_too(tmp_path):
+    source = "from torch import nn\n\ndef Model():\n    return nn.Linear(1, 1)\n"
+    plug_in(tmp_path, "mine", source, "_target_: mine.Model\n")
+    proc = descentlab(
+        tmp_path, "model=mine", "init=none", "trainer.max_steps=20", "explain=0",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "run" / "loss_contour.png").is_file()  # weight and bias: the contour

@@ -11,10 +11,11 @@ from hydra.utils import instantiate, to_absolute_path
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
+from torch import nn
 
 from descentlab.callbacks.divergence import Divergence, run_status, stopped
 from descentlab.console import print_settings, print_summary
-from descentlab.errors import refused
+from descentlab.errors import ConfigError, refused
 from descentlab.init import freeze, initialize, symmetric
 from descentlab.memory import keep_freed_memory
 from descentlab.module import DescentModule
@@ -64,6 +65,11 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
     try:  # a constructor that refuses its arguments ends in one line naming the key
         data = instantiate(cfg.data)
         model = instantiate(cfg.model)
+        if not isinstance(model, nn.Module):  # a function or class of a user's that is not one
+            raise ConfigError(
+                f"model._target_={cfg.model._target_}: built a {type(model).__name__}, "
+                "not a torch.nn.Module"
+            )
         if cfg.get("init"):  # init=none keeps the module's own initialisation
             initialize(model, instantiate(cfg.init))
             if same := symmetric(model):  # the seed example's init=constant, on an MLP

@@ -476,6 +476,10 @@ def check_arguments(path: str, node: dict) -> None:
         built = getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError, ValueError) as error:
         raise ConfigError(f"{path}._target_={target}: cannot import it ({error})") from None
+    except Exception as error:  # a user's module that fails as it loads: SyntaxError, …
+        raise ConfigError(
+            f"{path}._target_={target}: cannot import it ({type(error).__name__}: {error})"
+        ) from None
     try:
         parameters = inspect.signature(built).parameters.values()
     except (TypeError, ValueError):  # no introspectable signature: leave it to the constructor
