@@ -98,6 +98,15 @@ def test_the_figure_rounds_drawn_values_and_marks_diverged_jobs_above_the_rest(t
     assert 0.5 < diverged.get_ydata()[0] < 3  # above 0.5, far below 9e5
 
 
+def test_no_group_of_jobs_that_ran_to_the_end_is_marked_as_failed_or_diverged(tmp_path):
+    """The title reads × as diverged and ■ as failed: eight groups, none drawn with either."""
+    for i in range(8):
+        job(tmp_path, i, params={"init.value": i}, status="ok", final_loss=0.1 + i, lr=0.1, h=1.6)
+    ax = draw(collect(tmp_path)).axes[0]
+    markers = [line.get_marker() for line in ax.get_lines() if line.get_marker() != "None"]
+    assert len(markers) == 8 and not {"s", "x"} & set(markers)
+
+
 def test_final_losses_that_hardly_differ_get_a_linear_axis(tmp_path):
     """adam_vs_sgd: both end at the noise floor; a log axis over that span labels every tick
     with the same number."""

@@ -99,8 +99,9 @@ def draw(results: list[dict[str, Any]]) -> "Figure":
     for i, (label, group) in enumerate(groups.items()):
         group = sorted(group, key=_lr)
         ok = [r for r in group if r["status"] == "ok" and _finite(r.get("final_loss"))]
-        # a marker and a dash of its own: groups that end at the same loss stay visible
-        style = {"marker": "osD^v<>p"[i % 8], "ls": ["-", "--", ":", "-."][i % 4], "alpha": 0.85}
+        # a marker and a dash of its own: groups that end at the same loss stay visible;
+        # none of them × or ■, which mark the diverged and the failed jobs
+        style = {"marker": "oD^v<>ph"[i % 8], "ls": ["-", "--", ":", "-."][i % 4], "alpha": 0.85}
         (line,) = ax.plot([_lr(r) for r in ok], [r["final_loss"] for r in ok], **style, label=label)
         for r in (r for r in group if r["status"] != "ok"):
             marker = "x" if r["status"] == "diverged" else "s"
