@@ -2,6 +2,7 @@
 user's own config dir, and every view uses the module's own parameter names."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -208,11 +209,13 @@ def test_a_model_that_is_not_an_nn_module_or_does_not_load_is_one_line(tmp_path,
 
 
 def test_a_function_that_builds_a_module_is_a_model_too(tmp_path):
+    """Put in model=linear's place on the command line; the settings name it, not linear."""
     source = "from torch import nn\n\ndef Model():\n    return nn.Linear(1, 1)\n"
     plug_in(tmp_path, "mine", source, "_target_: mine.Model\n")
     proc = descentlab(
-        tmp_path, "model=mine", "init=none", "trainer.max_steps=20", "explain=0",
-        f"hydra.run.dir={tmp_path / 'run'}",
+        tmp_path, "model._target_=mine.Model", "~model.bias", "init=none", "trainer.max_steps=20",
+        "explain=0", f"hydra.run.dir={tmp_path / 'run'}",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^model +mine\.Model *$", proc.stdout, re.MULTILINE), proc.stdout
     assert (tmp_path / "run" / "loss_contour.png").is_file()  # weight and bias: the contour

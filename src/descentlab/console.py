@@ -29,12 +29,23 @@ def print_settings(cfg: DictConfig, run_dir: Path) -> None:
         node = cfg.get(group) or {}
         shown = [k for k in node if not k.startswith("_") and (keys is None or k in keys)]
         args = " ".join(f"{k}={shown_value(OmegaConf.select(node, k))}" for k in shown)
-        table.add_row(group, f"[bold]{choices.get(group, '')}[/bold] {args}")
+        table.add_row(group, f"[bold]{built(group, choices.get(group, ''), node)}[/bold] {args}")
     table.add_row("seed", str(cfg.seed))
     if cfg.get("ckpt_path"):
         table.add_row("resume", str(cfg.ckpt_path))
     table.add_row("run dir", str(typed(run_dir)))
     console.print(table)
+
+
+def built(group: str, choice: str, node: DictConfig | dict) -> str:
+    """The option's name, or the class put in place of the option's own on the command line
+    (model._target_=torch.nn.Linear keeps model=linear's other keys, not its class)."""
+    from descentlab.cli import CONF_DIR
+
+    option = CONF_DIR / group / f"{choice}.yaml"
+    own = OmegaConf.load(option).get("_target_") if option.is_file() else None
+    target = node.get("_target_")
+    return str(target) if own is not None and target is not None and target != own else choice
 
 
 def print_summary(line: str, logdir: Path | None) -> None:
