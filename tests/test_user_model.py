@@ -68,7 +68,10 @@ def test_a_module_defined_only_here_trains_through_its_own_config(tmp_path):
         tmp_path, "model=two_layer", "+model.depth=3", f"hydra.run.dir={tmp_path / 'bad'}"
     )
     assert bad.returncode == 2
-    assert "model.depth: not an argument of my_models.TwoLayer; allowed: hidden" in bad.stderr
+    assert (
+        "model.depth: not an argument of my_models.TwoLayer; allowed: hidden; ~model.depth drops it"
+        in bad.stderr
+    )
 
 
 def test_evaluating_the_end_of_run_views_leaves_the_model_as_training_left_it(tmp_path):

@@ -490,7 +490,8 @@ def check_arguments(path: str, node: dict) -> None:
     for key in node:
         if key not in META_KEYS and key not in allowed:
             raise ConfigError(
-                f"{path}.{key}: not an argument of {target}; allowed: {', '.join(allowed)}"
+                f"{path}.{key}: not an argument of {target}; allowed: "
+                f"{', '.join(allowed) or 'none'}; ~{path}.{key} drops it"
             )
 
 
