@@ -191,6 +191,20 @@ def test_the_curves_title_gives_the_optimizers_step_and_mini_batches_are_named()
     assert [t.get_text() for t in ax.texts if t.get_text()] == ["0", "1"]  # steps, from 0
 
 
+@pytest.mark.parametrize("name", ["w", "theta", "layer.weight"])
+def test_the_curves_title_fits_its_figure_with_any_name_and_rule(name):
+    x = torch.linspace(-1, 1, 32).unsqueeze(1)
+    c = surface.curve(Linear(bias=False), nn.MSELoss(), x, 3 * x, "w", [1.0], [-2.0], 3.0)
+    c.name = name
+    adam = f"Adam makes its own step of dL/d{name}, not −lr·dL/d{name}"
+    for rule in (None, adam):
+        fig = figures.draw_curve(c, lr=0.001, rule=rule)
+        fig.canvas.draw()
+        box = fig.axes[0].title.get_window_extent()
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height, rule
+        assert fig.axes[0].get_title().endswith("lr = 0.001")
+
+
 def test_step_numbers_never_print_over_each_other():
     """Steps that crowd near the minimum (here 2 to 12) keep a number only where it clears the
     numbers already drawn: checked against the rendered text boxes, not the rule's sizes."""

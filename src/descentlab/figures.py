@@ -98,6 +98,9 @@ def round_levels(low: float, high: float) -> np.ndarray:
     return levels[(levels >= low) & (levels <= high)]
 
 
+TITLE_CHARS = 95  # what one line of a 9-point title holds across the curve's 7-inch figure
+
+
 @cache
 def curve_axes() -> plt.Axes:
     """The loss curve's axes, one per process and cleared for each run's curve: every job of a
@@ -163,9 +166,12 @@ def draw_curve(
     ax.set_xlabel(c.name if note is None else f"{c.name}    ({note}; the curve is all samples' L)")
     ax.set_ylabel("loss")
     step = rule or f"step = lr·dL/d{c.name}"
+    step += "" if lr is None else f", lr = {lr:g}"
     title = f"L({c.name}): tangent slope = dL/d{c.name}; {step}"
+    if len(title) > TITLE_CHARS:  # Adam's rule, a long name: the step on a line of its own
+        title = f"L({c.name}): tangent slope = dL/d{c.name}\n{step}"
     # y=1.0: the title's height is fixed, not measured against the axis's texts at every draw
-    ax.set_title(title + ("" if lr is None else f", lr = {lr:g}"), fontsize=9, y=1.0)
+    ax.set_title(title, fontsize=9, y=1.0)
     return ax.figure
 
 
