@@ -349,6 +349,33 @@ def test_sweep_jobs_cannot_share_a_dir_or_leave_the_sweeps(tmp_path: Path, subdi
 
 
 @pytest.mark.parametrize(
+    "values, subdir, expected",
+    [
+        (
+            "optimizer.lr=0.1,0.10,0.2",
+            "lr_${optimizer.lr}",
+            "optimizer.lr: 2 of its values read 0.1 in hydra.sweep.subdir=lr_${optimizer.lr}; "
+            "those jobs would share a dir",
+        ),
+        (
+            "seed=1,2",
+            "${oc.env:HOME}/${hydra.job.num}",
+            "hydra.sweep.subdir=${oc.env:HOME}/${hydra.job.num}: a resolver's value could lead "
+            "out of hydra.sweep.dir; name config keys, or ${hydra.job.num}",
+        ),
+    ],
+)
+def test_a_subdir_that_two_jobs_or_an_earlier_run_would_share_is_refused(
+    tmp_path: Path, values, subdir, expected
+):
+    sweep = ["-m", f"hydra.sweep.dir={tmp_path}", values]
+    with pytest.raises(Exception) as caught:
+        precheck([*sweep, f"hydra.sweep.subdir={subdir}"])
+    assert one_line(caught.value) == expected
+    precheck([*sweep, "hydra.sweep.subdir=${hydra.job.num}"])  # the same values, a dir each
+
+
+@pytest.mark.parametrize(
     "key", ["callbacks.checkpoint.dirpath", "logger.save_dir", "trainer.default_root_dir"]
 )
 def test_checkpoints_and_logs_sent_elsewhere_need_a_new_dir_too(tmp_path: Path, key):

@@ -201,7 +201,14 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
     fixed = [o for o in overrides if not o.is_sweep_override()]
     check_plugins(shared)
     check_fresh_dir("hydra.sweep.dir", Path(shared.hydra.sweep.dir))
-    check_sweep_subdir(shared, [o.key_or_group for o in overrides if o.is_sweep_override()])
+    check_sweep_subdir(
+        shared,
+        {  # each value as a subdir shows it: 0.10 and 1e-1 as 0.1
+            o.key_or_group: [str(v) for v in o.sweep_iterator()] if o.is_discrete_sweep() else []
+            for o in overrides
+            if o.is_sweep_override()
+        },
+    )
     check_rules(shared, [o.key_or_group for o in fixed])
     swept = [o for o in overrides if o.is_discrete_sweep()]  # not Optuna's intervals
     # options a user's hydra.searchpath brings are not listed here: the sweeper checks those

@@ -573,19 +573,32 @@ def check_outputs(cfg: DictConfig) -> None:
             check_fresh_dir(key, Path(value))
 
 
-def check_sweep_subdir(cfg: DictConfig, swept: list[str]) -> None:
+def check_sweep_subdir(cfg: DictConfig, swept: dict[str, list[str]]) -> None:
     """Each job of a sweep needs a dir of its own inside the sweep's new dir, or the jobs
     overwrite each other's files, or those of an earlier run: its subdir names the job, or
-    every `swept` key (lr_${optimizer.lr}), and does not climb out of the sweep dir."""
+    every swept key (lr_${optimizer.lr}) with values that read differently, and does not
+    climb out of the sweep dir. `swept`: each swept key's values as a subdir shows them."""
     subdir = str(OmegaConf.to_container(cfg.hydra.sweep, resolve=False)["subdir"])
     if Path(subdir).is_absolute() or ".." in Path(subdir).parts:
         raise ConfigError(
             f"hydra.sweep.subdir={subdir}: must stay inside hydra.sweep.dir "
             "(no leading / and no ..), whose newness is what keeps earlier runs safe"
         )
+    if re.search(r"\$\{[^}]*:", subdir):  # ${oc.env:…} may hold an absolute path
+        raise ConfigError(
+            f"hydra.sweep.subdir={subdir}: a resolver's value could lead out of "
+            "hydra.sweep.dir; name config keys, or ${hydra.job.num}"
+        )
     if any(name in subdir for name in JOB_IDS):
         return
-    swept = [*swept, *(OmegaConf.select(cfg, "hydra.sweeper.params") or {})]
+    for key, values in swept.items():
+        same = next((v for v in values if values.count(v) > 1), None)  # 0.1,0.10: 0.1 twice
+        if f"${{{key}}}" in subdir and same is not None:
+            raise ConfigError(
+                f"{key}: {values.count(same)} of its values read {same} in "
+                f"hydra.sweep.subdir={subdir}; those jobs would share a dir"
+            )
+    swept = {**swept, **(OmegaConf.select(cfg, "hydra.sweeper.params") or {})}
     unnamed = [key for key in swept if f"${{{key}}}" not in subdir]
     if unnamed or not swept:
         also = (
