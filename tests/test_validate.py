@@ -559,6 +559,13 @@ def test_sweeps_of_valid_values_pass(tmp_path: Path, overrides):
     precheck(["-m", f"hydra.sweep.dir={tmp_path}", *overrides.split()])
 
 
+def test_a_glob_sweeps_a_groups_options_and_one_that_matches_none_is_refused(tmp_path: Path):
+    precheck(["-m", f"hydra.sweep.dir={tmp_path}", "init=glob(*,exclude=[none,zeros])"])
+    with pytest.raises(Exception) as caught:  # a value, not a group: no options
+        precheck(["-m", f"hydra.sweep.dir={tmp_path}", "optimizer.lr=glob(*)"])
+    assert one_line(caught.value).startswith("optimizer.lr=glob(*): matches no option; glob()")
+
+
 def test_a_subdir_naming_a_key_the_sweep_does_not_vary_is_refused(tmp_path: Path):
     with pytest.raises(Exception) as caught:
         precheck(

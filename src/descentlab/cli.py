@@ -199,6 +199,15 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
     keys of its first job. Hydra's sweeper then composes each swept value, and each job is
     validated in full when it starts."""
     fixed = [o for o in overrides if not o.is_sweep_override()]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+    for override in overrides:  # glob(…) lists a group's options through it
+        override.config_loader = loader
+        if override.is_sweep_override() and not list(override.sweep_string_iterator()):
+            raise ConfigError(
+                f"{override.input_line}: matches no option; glob() picks among a config "
+                "group's options (init=glob(*), model=glob(*,exclude=cnn))"
+            )
     check_plugins(shared)
     check_fresh_dir("hydra.sweep.dir", Path(shared.hydra.sweep.dir))
     check_sweep_subdir(

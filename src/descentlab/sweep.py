@@ -165,7 +165,8 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         results = summarize(sweep_dir)
-        print(f"sweep: {len(results)} jobs, summary in {typed(sweep_dir / 'summary.md')}")
+        jobs = "1 job" if len(results) == 1 else f"{len(results)} jobs"
+        print(f"sweep: {jobs}, summary in {typed(sweep_dir / 'summary.md')}")
         print(f"see it: tensorboard --logdir {typed(sweep_dir)}")
         failed = [r for r in results if r["status"] == "failed"]
         if failed:
