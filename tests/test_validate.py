@@ -417,6 +417,38 @@ def test_informational_flags_print_any_config_that_composes():
             "callbacks.surface=[1]: callbacks.surface is a group of keys, not a value",
         ),
         ("metrics=null seed=0,1", "metrics=null: must be one of classification, regression"),
+        (
+            "optimizer.lr=interval(0.1,1)",
+            "optimizer.lr=interval(0.1,1): an interval is searched, not swept; use "
+            "experiment=search",
+        ),
+        (
+            "seed=0,1 hydra.sweeper.max_batch_size=0",
+            "hydra.sweeper.max_batch_size=0: must be null or an integer ≥ 1",
+        ),
+        (
+            "seed=0,1 hydra/launcher=joblib hydra.launcher.batch_size=0",
+            "hydra.launcher.batch_size='0': must be auto or an integer ≥ 1",
+        ),
+        (
+            "seed=0,1 hydra/launcher=joblib hydra.launcher.prefer=fast",
+            "hydra.launcher.prefer=fast: must be one of processes, threads",
+        ),
+        (
+            "seed=0,1 hydra/launcher=submitit_local hydra.launcher.timeout_min=0",
+            "hydra.launcher.timeout_min=0: must be an integer ≥ 1 (minutes)",
+        ),
+        (
+            "experiment=search hydra.sweeper.direction=[minimize,maximize]",
+            "hydra.sweeper.direction=['minimize', 'maximize']: must be minimize or maximize (a "
+            "run returns one number",
+        ),
+        ("experiment=search hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0: must be an"),
+        ("experiment=search hydra.sweeper.n_jobs=0", "hydra.sweeper.n_jobs=0: must be an"),
+        (
+            "experiment=search hydra.sweeper.sampler.seed=-1",
+            "hydra.sweeper.sampler.seed=-1: must be null or an integer",
+        ),
     ],
 )
 def test_a_sweep_checks_each_value_it_sets_or_sweeps_before_it_starts(
@@ -427,6 +459,13 @@ def test_a_sweep_checks_each_value_it_sets_or_sweeps_before_it_starts(
     message = one_line(caught.value)
     assert message.startswith(expected)
     assert "\n" not in message
+
+
+def test_a_sweepers_and_a_launchers_own_settings_that_work_pass(tmp_path: Path):
+    sweep = ["-m", f"hydra.sweep.dir={tmp_path}"]
+    precheck([*sweep, "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.batch_size=4"])
+    precheck([*sweep, "hydra/sweeper=optuna", "optimizer.lr=interval(0.01,1)"])  # its enum
+    precheck([*sweep, "experiment=search", "hydra.sweeper.direction=maximize"])
 
 
 def test_an_experiment_that_sweeps_is_checked_as_a_sweep(tmp_path: Path):

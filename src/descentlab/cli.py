@@ -201,9 +201,15 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
     fixed = [o for o in overrides if not o.is_sweep_override()]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
+    searching = "optuna" in str(shared.hydra.sweeper._target_)
     for override in overrides:  # glob(…) lists a group's options through it
         override.config_loader = loader
-        if override.is_sweep_override() and not list(override.sweep_string_iterator()):
+        if override.is_sweep_override() and not override.is_discrete_sweep() and not searching:
+            raise ConfigError(
+                f"{override.input_line}: an interval is searched, not swept; use "
+                "experiment=search (Optuna), or list values: optimizer.lr=0.1,0.5"
+            )
+        if override.is_discrete_sweep() and not list(override.sweep_string_iterator()):
             raise ConfigError(
                 f"{override.input_line}: matches no option; glob() picks among a config "
                 "group's options (init=glob(*), model=glob(*,exclude=cnn))"

@@ -165,6 +165,31 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or (is_int(v) and v >= 0) or (is_number(v) and 0 <= v <= 1),
         "null, an integer ≥ 0 (batches) or a number in [0, 1] (a fraction)",
     ),
+    # the sweepers' and launchers' own (experiment=search's Optuna, joblib, submitit)
+    "hydra.sweeper.direction": (
+        lambda v: getattr(v, "name", v) in ("minimize", "maximize"),  # the plugin's enum too
+        "minimize or maximize (a run returns one number: its final validation loss)",
+    ),
+    "hydra.sweeper.n_trials": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1"),
+    "hydra.sweeper.n_jobs": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1 (trials at once)"),
+    "hydra.sweeper.max_failure_rate": (
+        lambda v: is_number(v) and 0 <= v <= 1,
+        "a number in [0, 1]",
+    ),
+    "hydra.sweeper.max_batch_size": (
+        lambda v: v is None or (is_int(v) and v >= 1),
+        "null or an integer ≥ 1 (jobs handed to the launcher at once)",
+    ),
+    "hydra.sweeper.sampler.seed": (
+        lambda v: v is None or (is_int(v) and 0 <= v < 2**32),
+        "null or an integer in [0, 2**32)",
+    ),
+    "hydra.launcher.batch_size": (  # text in the plugin's schema: '4'
+        lambda v: v == "auto" or (str(v).isdigit() and int(v) >= 1),
+        "auto or an integer ≥ 1 (jobs sent to a worker at a time)",
+    ),
+    "hydra.launcher.prefer": one_of("processes", "threads"),
+    "hydra.launcher.timeout_min": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1 (minutes)"),
     "hydra.launcher.n_jobs": (
         lambda v: is_int(v) and v != 0,
         "an integer ≥ 1 (jobs at once), or -1 for one per core (-2: all but one, …)",
@@ -224,7 +249,7 @@ def check_rules(cfg: DictConfig, keys: Iterable[str] = RULES) -> None:
 
 
 # the constructors RULES describe
-RULED = ("descentlab.", "torch.", "lightning.", "hydra_plugins.hydra_joblib_launcher.")
+RULED = ("descentlab.", "torch.", "lightning.", "hydra_plugins.", "optuna.samplers.")
 
 
 def check_value(cfg: DictConfig, key: str, value: Any) -> None:
