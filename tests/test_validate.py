@@ -444,6 +444,14 @@ def test_informational_flags_print_any_config_that_composes():
             "run returns one number",
         ),
         ("experiment=search hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0: must be an"),
+        (  # OmegaConf's merge fails inside Hydra: an AttributeError, an AssertionError
+            'seed=0,1 hydra.sweeper.params={optimizer.lr:"0.1,0.2"}',
+            'hydra.sweeper.params={optimizer.lr:"0.1,0.2"}: Hydra cannot compose this',
+        ),
+        (
+            "seed=0,1 ++hydra.sweeper.params.x=1",
+            "++hydra.sweeper.params.x=1: Hydra cannot compose this (AssertionError",
+        ),
         ("experiment=search hydra.sweeper.n_jobs=0", "hydra.sweeper.n_jobs=0: must be an"),
         (
             "experiment=search hydra.sweeper.sampler.seed=-1",

@@ -306,6 +306,21 @@ def compose_config(overrides: list[str]) -> DictConfig:
                 f"{key}: no such key; {parent or 'the config'} has {known} "
                 f"(+{key}=… adds a new one)"
             ) from error
+        except (AttributeError, AssertionError, KeyError) as error:  # inside OmegaConf's merge
+            culprit = next((o for o in overrides if not composes(o)), " ".join(overrides))
+            why = (str(error).strip().splitlines() or [""])[0]
+            raise ConfigError(
+                f"{culprit}: Hydra cannot compose this ({type(error).__name__}: {why})"
+            ) from error
+
+
+def composes(override: str) -> bool:
+    """Whether the config composes with this override alone."""
+    try:
+        compose("config", overrides=[override], return_hydra_config=True)
+    except Exception:
+        return False
+    return True
 
 
 def not_an_option(overrides: list[str]) -> ConfigError:
