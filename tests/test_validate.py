@@ -151,6 +151,10 @@ def test_the_defaults_pass(check):
             "optimizer.lr=[0.1",
             "optimizer.lr=[0.1: not an override Hydra can read (no viable alternative at input",
         ),
+        (  # without the grammar's list of every token it expected
+            "optimizer.lr=0.1,",
+            "optimizer.lr=0.1,: not an override Hydra can read (mismatched input '<EOF>'); see",
+        ),
         # keys removed that the run reads
         ("~model._target_", "model: needs a _target_, the class it builds (model._target_="),
         ("~data", "data: required; choose one of digits, linear, nonlinear (data=<option>)"),

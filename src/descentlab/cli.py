@@ -185,6 +185,7 @@ def parse(overrides: list[str]) -> list[Override]:
                 parser.parse_overrides([override])
             except OverrideParseException as error:
                 why = str(error).splitlines()[0]  # the line before Hydra's link
+                why = re.sub(r" expecting \{[^}]*\}", "", why)  # the grammar's every token
                 raise ConfigError(
                     f"{override}: not an override Hydra can read ({why}); "
                     "see https://hydra.cc/docs/advanced/override_grammar/basic"
