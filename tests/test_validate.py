@@ -448,6 +448,10 @@ def test_informational_flags_print_any_config_that_composes():
             "run returns one number",
         ),
         ("experiment=search hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0: must be an"),
+        (
+            "seed=0,1 hydra/launcher=basic,joblib",
+            "hydra/launcher=basic,joblib: Hydra's own settings take one value a sweep; run one",
+        ),
         (  # OmegaConf's merge fails inside Hydra: an AttributeError, an AssertionError
             'seed=0,1 hydra.sweeper.params={optimizer.lr:"0.1,0.2"}',
             'hydra.sweeper.params={optimizer.lr:"0.1,0.2"}: Hydra cannot compose this',

@@ -203,6 +203,12 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
     searching = "optuna" in str(shared.hydra.sweeper._target_)
+    for override in overrides:
+        if override.is_sweep_override() and override.is_hydra_override():
+            raise ConfigError(
+                f"{override.input_line}: Hydra's own settings take one value a sweep; "
+                "run one sweep for each"
+            )
     for override in overrides:  # glob(…) lists a group's options through it
         override.config_loader = loader
         if override.is_sweep_override() and not override.is_discrete_sweep() and not searching:
