@@ -549,6 +549,17 @@ def test_a_sweep_whose_launcher_is_installed_passes(monkeypatch, tmp_path: Path,
     precheck(["-m", f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path}"])  # [test] has them
 
 
+def test_a_missing_checkpoint_stops_a_sweep_in_worker_processes_before_it_starts(tmp_path):
+    """joblib's jobs check the rest of a checkpoint as they start; that it is there, first."""
+    missing = tmp_path / "last.ckpt"
+    with pytest.raises(Exception) as caught:
+        precheck(["-m", "hydra/launcher=joblib", "seed=0,1", f"ckpt_path={missing}",
+                  f"hydra.sweep.dir={tmp_path / 'sweep'}"])  # fmt: skip
+    assert one_line(caught.value) == (
+        f"ckpt_path={missing}: no such file; give a run's checkpoints/last.ckpt"
+    )
+
+
 def test_a_slurm_sweep_where_there_is_no_slurm_says_so(monkeypatch, tmp_path: Path):
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(Exception) as caught:

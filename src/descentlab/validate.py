@@ -51,10 +51,11 @@ def validate(cfg: DictConfig) -> None:
 def check_job(cfg: DictConfig) -> None:
     """What a sweep checks of a job's config before it starts: all that `validate` checks
     without importing the classes the config names, so that torch and Lightning stay out of a
-    launcher's main process. Constructor arguments, freeze names and checkpoints are checked
-    as each job starts."""
+    launcher's main process. Constructor arguments, freeze names and what a checkpoint holds
+    are checked as each job starts; that the checkpoint is there, here."""
     check_groups(cfg)
     check_values(cfg)
+    checkpoint_file(cfg)
     check_outputs(cfg)
 
 
@@ -360,11 +361,11 @@ def check_split(cfg: DictConfig) -> None:
         )
 
 
-def check_checkpoint(cfg: DictConfig) -> None:
-    """A resumed run needs the checkpoint, and steps left to run after it."""
+def checkpoint_file(cfg: DictConfig) -> Path | None:
+    """The checkpoint a resumed run starts from, which must exist; None for a fresh run."""
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is None:
-        return
+        return None
     from hydra.utils import to_absolute_path
 
     path = Path(to_absolute_path(ckpt_path))  # from where it was typed (hydra.job.chdir=true)
@@ -372,6 +373,15 @@ def check_checkpoint(cfg: DictConfig) -> None:
         raise ConfigError(
             f"ckpt_path={ckpt_path}: no such file; give a run's checkpoints/last.ckpt"
         )
+    return path
+
+
+def check_checkpoint(cfg: DictConfig) -> None:
+    """A resumed run needs the checkpoint, and steps left to run after it."""
+    path = checkpoint_file(cfg)
+    if path is None:
+        return
+    ckpt_path = cfg.ckpt_path
     import torch
 
     try:
