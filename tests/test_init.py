@@ -93,6 +93,7 @@ class PartlyPretrained(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.body = nn.Linear(3, 3).requires_grad_(False)
+        nn.init.constant_(self.body.weight, 0.5)  # equal values, frozen: nothing to come apart
         self.head = nn.Linear(3, 1)
         self.k = nn.Parameter(torch.tensor([2, 5]), requires_grad=False)
 

@@ -36,6 +36,11 @@ def test_the_defaults_pass(check):
         "logger.name=tb",
         "logger.version=1",
     )
+    check(  # the checkpoints of the last 2 steps validated: Lightning's own idiom
+        "+callbacks.checkpoint.monitor=step",
+        "+callbacks.checkpoint.mode=max",
+        "callbacks.checkpoint.save_top_k=2",
+    )
 
 
 @pytest.mark.parametrize(
@@ -365,7 +370,7 @@ def test_sweep_jobs_cannot_share_a_dir_or_leave_the_sweeps(tmp_path: Path, subdi
             "seed=1,2",
             "${oc.env:HOME}/${hydra.job.num}",
             "hydra.sweep.subdir=${oc.env:HOME}/${hydra.job.num}: a resolver's value could lead "
-            "out of hydra.sweep.dir; name config keys, or ${hydra.job.num}",
+            "out of hydra.sweep.dir; name config keys, ${now:…}, or ${hydra.job.num}",
         ),
     ],
 )
@@ -377,6 +382,7 @@ def test_a_subdir_that_two_jobs_or_an_earlier_run_would_share_is_refused(
         precheck([*sweep, f"hydra.sweep.subdir={subdir}"])
     assert one_line(caught.value) == expected
     precheck([*sweep, "hydra.sweep.subdir=${hydra.job.num}"])  # the same values, a dir each
+    precheck([*sweep, "hydra.sweep.subdir=${now:%H%M%S%f}_${hydra.job.num}"])  # a time: inside
 
 
 @pytest.mark.parametrize(
@@ -526,7 +532,9 @@ def test_a_flag_hydra_does_not_have_is_one_line(check, flags, expected):
 
 def test_several_nodes_where_no_cluster_started_this_process_are_refused(check, monkeypatch):
     """Lightning would wait in its first collective call for nodes that never come."""
-    for name in ("SLURM_NTASKS", "NODE_RANK", "GROUP_RANK", "KUBERNETES_PORT", "LSB_JOBID"):
+    from descentlab.validate import STARTED_ON_NODES
+
+    for name in (*STARTED_ON_NODES, "NODE_RANK"):
         monkeypatch.delenv(name, raising=False)
     assert error_of(check, "trainer.num_nodes=2").startswith(
         "trainer.num_nodes=2: this process was not started as one of 2 nodes"
@@ -760,6 +768,8 @@ def test_a_sweep_run_in_this_process_checks_its_jobs_in_full(tmp_path: Path):
     code = (
         "import sys\nfrom descentlab.cli import precheck\n"
         f"precheck({[*sweep, 'hydra/launcher=joblib', '+optimizer.lrr=1']!r})\n"
+        # a monitor's mode, which the metric's class tells: left to the jobs too
+        f"precheck({[*sweep, 'hydra/launcher=joblib', 'scheduler.monitor=val/r2']!r})\n"
         "print('torch' in sys.modules, 'lightning' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

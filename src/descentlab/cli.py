@@ -217,9 +217,12 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
                 "experiment=search (Optuna), or list values: optimizer.lr=0.1,0.5"
             )
         if override.is_discrete_sweep() and not list(override.sweep_string_iterator()):
+            # Hydra's sweeper lists a group's options as this loader does: without those a
+            # hydra.searchpath adds (the sweep would have no job)
             raise ConfigError(
-                f"{override.input_line}: matches no option; glob() picks among a config "
-                "group's options (init=glob(*), model=glob(*,exclude=cnn))"
+                f"{override.input_line}: matches no option; glob() picks among the options of a "
+                "config group in descentlab's conf/ (init=glob(*), model=glob(*,exclude=cnn)); "
+                "name those of your own: model=a,b"
             )
     check_plugins(shared)
     check_fresh_dir("hydra.sweep.dir", Path(shared.hydra.sweep.dir))

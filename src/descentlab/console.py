@@ -1,5 +1,6 @@
 """What the run prints: its settings at the start, one summary line at the end."""
 
+from functools import cache
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -40,12 +41,17 @@ def print_settings(cfg: DictConfig, run_dir: Path) -> None:
 def built(group: str, choice: str, node: DictConfig | dict) -> str:
     """The option's name, or the class put in place of the option's own on the command line
     (model._target_=torch.nn.Linear keeps model=linear's other keys, not its class)."""
+    own, target = own_target(group, choice), node.get("_target_")
+    return str(target) if own is not None and target is not None and target != own else choice
+
+
+@cache  # read once a process: every job of a sweep prints its settings
+def own_target(group: str, choice: str) -> str | None:
+    """The `_target_` of conf/<group>/<choice>.yaml; None for a user's option or none."""
     from descentlab.cli import CONF_DIR
 
     option = CONF_DIR / group / f"{choice}.yaml"
-    own = OmegaConf.load(option).get("_target_") if option.is_file() else None
-    target = node.get("_target_")
-    return str(target) if own is not None and target is not None and target != own else choice
+    return OmegaConf.load(option).get("_target_") if option.is_file() else None
 
 
 def print_summary(line: str, logdir: Path | None) -> None:

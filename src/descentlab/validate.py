@@ -43,6 +43,7 @@ def validate(cfg: DictConfig) -> None:
     check_values(cfg)
     for path, node in targets(OmegaConf.to_container(cfg, resolve=False)):
         check_arguments(path, node)
+    check_modes(cfg)
     check_checkpoint(cfg)
     check_freeze(cfg)
     check_outputs(cfg)
@@ -185,22 +186,12 @@ def check_relations(cfg: DictConfig) -> None:
                 f"{key}={value}: data={choice(cfg, 'data')} has {data_key}={size}; "
                 f"leave it to follow the data"
             )
-    logged = ["val/loss"] + [f"val/{name}" for name in metrics]
-    monitors = ["scheduler", *(f"callbacks.{name}" for name in cfg.get("callbacks") or {})]
-    for node in monitors:  # the scheduler's, ModelCheckpoint's, EarlyStopping's…
-        monitor = OmegaConf.select(cfg, f"{node}.monitor")
-        target = str(OmegaConf.select(cfg, f"{node}._target_", default=""))
-        if monitor is None or not target.startswith(RULED):
-            continue
+    for node, monitor in monitors(cfg):
+        # a callback may also watch the step count (ModelCheckpoint keeping the last k)
+        logged = ["val/loss", *(f"val/{name}" for name in metrics)]
+        logged += [] if node == "scheduler" else ["step", "epoch"]
         if monitor not in logged:
             raise ConfigError(f"{node}.monitor={monitor}: must be one of {', '.join(logged)}")
-        better = "lower" if monitor == "val/loss" else better_when(metrics[monitor[4:]])
-        mode = OmegaConf.select(cfg, f"{node}.mode", default="min")  # Lightning's default
-        wanted = {"lower": "min", "higher": "max"}.get(better)
-        if wanted is not None and mode != wanted:
-            raise ConfigError(
-                f"{node}.mode={mode}: {monitor} is better {better}; set {node}.mode={wanted}"
-            )
     frequency = OmegaConf.select(cfg, "scheduler.frequency")
     interval = OmegaConf.select(cfg, "scheduler.interval")
     if interval == "step" and is_int(every) and is_int(frequency) and frequency % every:
@@ -232,7 +223,7 @@ def check_relations(cfg: DictConfig) -> None:
     if is_int(nodes) and nodes > 1 and "Slurm" not in launcher and not started_on_nodes():
         raise ConfigError(
             f"trainer.num_nodes={nodes}: this process was not started as one of {nodes} nodes "
-            "(by SLURM, torchrun, or with NODE_RANK and MASTER_ADDR set) and would wait for the "
+            "(by SLURM, torchrun, LSF or MPI, or with NODE_RANK set) and would wait for the "
             f"others; use 1 here, or hydra/launcher=submitit_slurm hydra.launcher.nodes={nodes}"
         )
     a, b = OmegaConf.select(cfg, "init.a"), OmegaConf.select(cfg, "init.b")
@@ -249,27 +240,59 @@ def check_relations(cfg: DictConfig) -> None:
     check_split(cfg)
 
 
+def monitors(cfg: DictConfig) -> list[tuple[str, str]]:
+    """(node, metric) for the scheduler's and each callback's `monitor` (ModelCheckpoint's,
+    an added EarlyStopping's) that is set, on a class of torch's, Lightning's or descentlab's."""
+    nodes = ["scheduler", *(f"callbacks.{name}" for name in cfg.get("callbacks") or {})]
+    return [
+        (node, monitor)
+        for node in nodes
+        if (monitor := OmegaConf.select(cfg, f"{node}.monitor")) is not None
+        and str(OmegaConf.select(cfg, f"{node}._target_", default="")).startswith(RULED)
+    ]
+
+
+def check_modes(cfg: DictConfig) -> None:
+    """A monitor's mode is the way its metric improves: the scheduler cuts the lr, and a
+    checkpoint keeps the best, by it. The metric's class says which way (so this imports it,
+    in the job rather than in a launcher's main process)."""
+    metrics = active_metrics(cfg)
+    for node, monitor in monitors(cfg):
+        if monitor == "val/loss":
+            better: str | None = "lower"
+        elif monitor.startswith("val/") and monitor[4:] in metrics:
+            better = better_when(metrics[monitor[4:]])
+        else:
+            continue  # the step count: the user's mode
+        mode = OmegaConf.select(cfg, f"{node}.mode", default="min")  # Lightning's default
+        wanted = {"lower": "min", "higher": "max"}.get(better)  # type: ignore[arg-type]
+        if wanted is not None and mode != wanted:
+            raise ConfigError(
+                f"{node}.mode={mode}: {monitor} is better {better}; set {node}.mode={wanted}"
+            )
+
+
 def better_when(metric: Any) -> str | None:
     """Which way a metric improves, "higher" or "lower", as its torchmetrics class says of
     itself (`higher_is_better`); None where it does not say."""
     module_name, _, name = str(metric.get("_target_", "")).rpartition(".")
     try:
         built = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError, ValueError):
+    except Exception:
         return None  # check_arguments names it
     higher = getattr(built, "higher_is_better", None)
     return None if higher is None else "higher" if higher else "lower"
 
 
-def started_on_nodes() -> bool:
-    """Whether a cluster started this process as one of several nodes, as Lightning detects it;
-    otherwise its first collective call waits for nodes that never come (30 minutes)."""
-    from lightning.fabric.plugins import environments as started_by
+# what SLURM (srun), torchrun, LSF, Open MPI and MPICH set in each process they start, and the
+# NODE_RANK of a launch by hand: Lightning's cluster environments read these
+STARTED_ON_NODES = ("SLURM_NTASKS", "GROUP_RANK", "LSB_JOBID", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
 
-    clusters = ("SLURM", "TorchElastic", "LSF", "MPI")  # Kubeflow: not detectable, set NODE_RANK
-    return "NODE_RANK" in os.environ or any(
-        getattr(started_by, f"{name}Environment").detect() for name in clusters
-    )
+
+def started_on_nodes() -> bool:
+    """Whether a cluster started this process as one of several nodes; otherwise Lightning's
+    first collective call waits for nodes that never come (30 minutes)."""
+    return any(name in os.environ for name in (*STARTED_ON_NODES, "NODE_RANK"))
 
 
 # The losses and metrics that need class labels or real-valued targets; a data module says
@@ -594,10 +617,10 @@ def check_sweep_subdir(cfg: DictConfig, swept: dict[str, list[str]]) -> None:
             f"hydra.sweep.subdir={subdir}: must stay inside hydra.sweep.dir "
             "(no leading / and no ..), whose newness is what keeps earlier runs safe"
         )
-    if re.search(r"\$\{[^}]*:", subdir):  # ${oc.env:…} may hold an absolute path
+    if re.search(r"\$\{(?!now:)[^}]*:", subdir):  # ${oc.env:…} may hold an absolute path
         raise ConfigError(
             f"hydra.sweep.subdir={subdir}: a resolver's value could lead out of "
-            "hydra.sweep.dir; name config keys, or ${hydra.job.num}"
+            "hydra.sweep.dir; name config keys, ${now:…}, or ${hydra.job.num}"
         )
     if any(name in subdir for name in JOB_IDS):
         return
