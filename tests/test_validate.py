@@ -427,6 +427,10 @@ def test_informational_flags_print_any_config_that_composes():
             "callbacks.surface=[1]: callbacks.surface is a group of keys, not a value",
         ),
         ("metrics=null seed=0,1", "metrics=null: must be one of classification, regression"),
+        (  # not the first value: each value is put with what it must fit
+            "trainer.max_steps=20,5",
+            "trainer.val_check_interval=10: must be ≤ trainer.max_steps=5",
+        ),
         (
             "optimizer.lr=interval(0.1,1)",
             "optimizer.lr=interval(0.1,1): an interval is searched, not swept; use "

@@ -41,6 +41,7 @@ from descentlab.validate import (
     check_job,
     check_plugins,
     check_sweep_subdir,
+    check_values,
     options_with,
     plugin_missing,
     validate,
@@ -258,17 +259,29 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
     # the basic launcher runs the jobs in this process, which imports torch and Lightning for
     # them anyway: it checks them in full; others keep those imports out of this process
     in_process = shared.hydra.launcher._target_.endswith(".BasicLauncher")
+    composed = []
     for job in jobs:
         values = [f"{key}={value}" for key, value in job.items()]
         try:
-            (validate if in_process else check_job)(
-                compose_config([o.input_line for o in fixed] + values)
-            )
+            composed.append(compose_config([o.input_line for o in fixed] + values))
+            (validate if in_process else check_job)(composed[-1])
         except ConfigError as error:  # say which option: only some may lack the key
             options = [f"{k}={v}" for k, v in job.items() if k in shared.hydra.runtime.choices]
             if not options:
                 raise
             raise ConfigError(f"in the job with {' '.join(options)}: {error}") from error
+    # each other value of a plain key, put in the first job's config: whether it fits the
+    # values it goes with (trainer.max_steps=20,5) does not depend on its place in the list
+    cfg = composed[0]
+    for override in swept:
+        key = override.key_or_group
+        if key in shared.hydra.runtime.choices or override.is_delete():
+            continue  # an option: composed above
+        values = list(override.sweep_iterator())
+        for value in [*values[1:], values[0]]:  # the first last: the config as it was
+            OmegaConf.update(cfg, key, value, merge=False, force_add=True)
+            if value is not values[0]:
+                check_values(cfg)
 
 
 def group_options(names: list[str]) -> dict[str, list[str]]:
