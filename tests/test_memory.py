@@ -71,7 +71,9 @@ def test_steps_reuse_freed_memory_instead_of_fresh_pages():
     default = faults_per_step("default")
     if default < 200:  # the weights' copy alone is 4.5 MB, 1100 pages
         pytest.skip(f"glibc's defaults here fault {default:.0f} pages a step: nothing to save")
-    assert faults_per_step("keep") < default / 5
+    # measured here: 350–1300 a step by default (glibc's dynamic threshold moves with the
+    # allocation history), 64–87 kept; without the setting the two are alike
+    assert faults_per_step("keep") < default / 3
 
 
 def test_thresholds_the_user_set_are_left_alone():
