@@ -18,6 +18,7 @@ import hydra
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
+from hydra.core.config_loader import ConfigLoader
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -201,17 +202,15 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
     keys of its first job. Hydra's sweeper then composes each swept value, and each job is
     validated in full when it starts."""
     fixed = [o for o in overrides if not o.is_sweep_override()]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        loader = GlobalHydra.instance().config_loader()
+    loader = conf_loader()
     searching = "optuna" in str(shared.hydra.sweeper._target_)
     for override in overrides:
+        override.config_loader = loader  # glob(…) lists a group's options through it
         if override.is_sweep_override() and override.is_hydra_override():
             raise ConfigError(
                 f"{override.input_line}: Hydra's own settings take one value a sweep; "
                 "run one sweep for each"
             )
-    for override in overrides:  # glob(…) lists a group's options through it
-        override.config_loader = loader
         if override.is_sweep_override() and not override.is_discrete_sweep() and not searching:
             raise ConfigError(
                 f"{override.input_line}: an interval is searched, not swept; use "
@@ -277,18 +276,23 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
         key = override.key_or_group
         if key in shared.hydra.runtime.choices or override.is_delete():
             continue  # an option: composed above
-        values = list(override.sweep_iterator())
-        for value in [*values[1:], values[0]]:  # the first last: the config as it was
+        first_value, *others = override.sweep_iterator()
+        for value in others:
             OmegaConf.update(cfg, key, value, merge=False, force_add=True)
-            if value is not values[0]:
-                check_values(cfg)
+            check_values(cfg)
+        OmegaConf.update(cfg, key, first_value, merge=False, force_add=True)  # the first job's
+
+
+def conf_loader() -> ConfigLoader:
+    """Hydra's config loader over descentlab's conf/: it lists a config group's options."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return GlobalHydra.instance().config_loader()
 
 
 def group_options(names: list[str]) -> dict[str, list[str]]:
     """The options of those of `names` that are config groups."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        loader = GlobalHydra.instance().config_loader()
-        options = {name: loader.get_group_options(name) for name in names}
+    loader = conf_loader()
+    options = {name: loader.get_group_options(name) for name in names}
     return {name: found for name, found in options.items() if found}
 
 

@@ -27,7 +27,7 @@ class TensorBoard(TensorBoardLogger):
     """
 
     def __init__(self, *args: Any, save_every: float, **kwargs: Any) -> None:
-        check_arguments(kwargs)
+        check_writer_arguments(kwargs)
         checksum.install()
         super().__init__(*args, **kwargs)
         self.save_every = save_every
@@ -46,7 +46,7 @@ class TensorBoard(TensorBoardLogger):
         super().log_metrics(finite, step)
 
 
-def check_arguments(kwargs: dict[str, Any]) -> None:
+def check_writer_arguments(kwargs: dict[str, Any]) -> None:
     """Lightning hands the keys it does not take itself to TensorBoard's SummaryWriter, which
     it builds when the first event is written: a mistyped key would end the run there, in a
     traceback, rather than here, before it starts."""

@@ -261,7 +261,8 @@ def check_modes(cfg: DictConfig) -> None:
         if monitor == "val/loss":
             better: str | None = "lower"
         elif monitor.startswith("val/") and monitor[4:] in metrics:
-            better = better_when(metrics[monitor[4:]])
+            name = monitor[4:]
+            better = better_when(imported(f"metrics.{name}", metrics[name]["_target_"]))
         else:
             continue  # the step count: the user's mode
         mode = OmegaConf.select(cfg, f"{node}.mode", default="min")  # Lightning's default
@@ -275,12 +276,7 @@ def check_modes(cfg: DictConfig) -> None:
 def better_when(metric: Any) -> str | None:
     """Which way a metric improves, "higher" or "lower", as its torchmetrics class says of
     itself (`higher_is_better`); None where it does not say."""
-    module_name, _, name = str(metric.get("_target_", "")).rpartition(".")
-    try:
-        built = getattr(importlib.import_module(module_name), name)
-    except Exception:
-        return None  # check_arguments names it
-    higher = getattr(built, "higher_is_better", None)
+    higher = getattr(metric, "higher_is_better", None)
     return None if higher is None else "higher" if higher else "lower"
 
 
@@ -501,18 +497,23 @@ def targets(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
                 raise ConfigError(f"callbacks.{key}: needs a _target_ (or null to turn it off)")
 
 
-def check_arguments(path: str, node: dict) -> None:
-    """Every key of a node must be an argument of what its `_target_` builds."""
-    target = node["_target_"]
+def imported(path: str, target: str) -> Any:
+    """The class or function `target` names, imported; one that cannot be is named in one line."""
     module_name, _, name = target.rpartition(".")
     try:
-        built = getattr(importlib.import_module(module_name), name)
+        return getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError, ValueError) as error:
         raise ConfigError(f"{path}._target_={target}: cannot import it ({error})") from None
     except Exception as error:  # a user's module that fails as it loads: SyntaxError, …
         raise ConfigError(
             f"{path}._target_={target}: cannot import it ({type(error).__name__}: {error})"
         ) from None
+
+
+def check_arguments(path: str, node: dict) -> None:
+    """Every key of a node must be an argument of what its `_target_` builds."""
+    target = node["_target_"]
+    built = imported(path, target)
     try:
         parameters = inspect.signature(built).parameters.values()
     except (TypeError, ValueError):  # no introspectable signature: leave it to the constructor
