@@ -6,6 +6,7 @@ import lightning as L
 import pytest
 import torch
 
+from descentlab.data.batches import Batches
 from descentlab.data.linear import LinearData
 from descentlab.init import constant, initialize
 from descentlab.models.linear import Linear
@@ -99,3 +100,53 @@ def test_the_hook_name_lightning_sets_skips_nn_modules_lookups(monkeypatch):
     assert module._current_fx_name is None and looked_up == []
     module.extra = torch.nn.Parameter(torch.zeros(2))
     assert looked_up == ["extra"] and "extra" in dict(module.named_parameters())
+
+
+class TwoValidationBatches(LinearData):
+    """The seed data with its validation set in two unequal batches (48 and 16)."""
+
+    def val_dataloader(self):
+        return Batches(self.x_val, self.y_val, 48, 2, self.seed)  # a pass over the set
+
+
+def test_validation_reports_the_sets_metrics_without_self_log(monkeypatch, tmp_path):
+    """Every few steps, val/* reach what monitors them (callback metrics), the progress bar and
+    TensorBoard at step k, computed over the whole validation set (batches weighted by their
+    size), without Lightning's per-value bookkeeping (`self.log`)."""
+    from torchmetrics import MeanSquaredError, R2Score
+
+    from conftest import scalars
+    from descentlab.loggers import TensorBoard
+
+    logged = []
+    log = L.LightningModule.log
+    monkeypatch.setattr(L.LightningModule, "log", lambda self, name, *a, **k: logged.append(name))
+    data = TwoValidationBatches(3.0, 0.0, 256, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    metrics = {"mse": MeanSquaredError(), "r2": R2Score()}
+    module = DescentModule(Linear(bias=False), torch.nn.MSELoss(), torch.optim.SGD, None, metrics)
+    trainer = L.Trainer(
+        max_steps=20,
+        val_check_interval=10,
+        logger=TensorBoard(tmp_path, name="", version="", save_every=0.0),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(module, datamodule=data)
+    monkeypatch.setattr(L.LightningModule, "log", log)
+    assert logged == []
+
+    x, y = data.x_val.double(), data.y_val.double()
+    error = module.model.w.item() * x - y  # weights of step 20, the last validation's
+    mse = float((error**2).mean())
+    r2 = 1 - float((error**2).sum() / ((y - y.mean()) ** 2).sum())
+    metrics = trainer.callback_metrics
+    assert float(metrics["val/loss"]) == pytest.approx(mse, rel=1e-5)
+    assert float(metrics["val/mse"]) == pytest.approx(mse, rel=1e-5)
+    assert float(metrics["val/r2"]) == pytest.approx(r2, rel=1e-5)
+    assert trainer.progress_bar_metrics["val/loss"] == pytest.approx(mse, rel=1e-5)
+    events = scalars(tmp_path)
+    for tag, value in (("val/loss", mse), ("val/mse", mse), ("val/r2", r2)):
+        assert [step for step, _ in events[tag]] == [10, 20], tag
+        assert events[tag][-1][1] == pytest.approx(value, rel=1e-5), tag
