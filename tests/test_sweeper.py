@@ -6,12 +6,14 @@ from types import SimpleNamespace
 
 import pytest
 from hydra import initialize_config_dir
+from hydra._internal.callbacks import Callbacks
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.plugins import Plugins
 from hydra.errors import ConfigCompositionException
-from hydra.types import RunMode
+from hydra.types import HydraContext, RunMode
 
 from descentlab.cli import CONF_DIR, compose_config
+from descentlab.sweep_config import SweepConfigLoader
 from hydra_plugins.descentlab_sweeper import grid_sweeper
 from hydra_plugins.descentlab_sweeper.grid_sweeper import covering
 
@@ -70,15 +72,16 @@ def test_each_option_of_a_config_group_is_composed(loader):
     assert {job[0] for job in composed} == {"model=linear", "model=mlp"}
 
 
-def test_a_scalar_a_list_and_each_dict_on_one_key_are_each_composed(loader):
+def test_null_a_scalar_a_list_and_each_dict_on_one_key_are_each_composed(loader):
     composed = []
     grid = sweeper(loader, lambda master_config, sweep_overrides: composed.append(sweep_overrides))
     values = ["null", "3", "[1]", "[2]", "{points:3}", "{points:4}"]
     grid.validate_batch_is_legal([[f"callbacks.surface={v}"] for v in values])
     chosen = [job[0].split("=", 1)[1] for job in composed]
-    assert len(chosen) == 4
+    assert len(chosen) == 5
     assert {"{points:3}", "{points:4}"} <= set(chosen)  # both dicts
-    assert len({"null", "3"} & set(chosen)) == 1 and len({"[1]", "[2]"} & set(chosen)) == 1
+    assert {"null", "3"} <= set(chosen)  # null replaces the node; a scalar is one value
+    assert len({"[1]", "[2]"} & set(chosen)) == 1
 
 
 @pytest.mark.parametrize(
@@ -122,3 +125,59 @@ def test_a_bad_swept_value_stops_the_sweep_before_its_dir_is_made(tmp_path):
         "descentlab: error: model=nosuch: no such option; choose one of cnn, linear, mlp"
     ]
     assert not out.exists()  # checked before Hydra made the sweep dir
+
+
+SWEEP = ["optimizer.lr=0.1,0.5", "init.value=-2,3", "model=linear,mlp", "freeze=[],[b]"]
+JOBS = [
+    ["optimizer.lr=0.1", "init.value=-2", "+trainer.gradient_clip_val=1.0", "freeze=[]"],
+    ["optimizer.lr=0.5", "init.value=3", "+trainer.gradient_clip_val=2.5", "freeze=[b]"],
+    ["optimizer.lr=0.5", "init.value=-2", "+trainer.gradient_clip_val=1.0", "freeze=[b]"],
+    ["model=mlp", "optimizer.lr=0.1", "callbacks.surface=null", "seed=${data.n}"],
+    ["model=mlp", "optimizer.lr=0.5", "callbacks.surface=null", "seed=4"],
+    ["model=mlp", "optimizer.lr=0.5", "callbacks.surface={points:3}", "seed=4"],
+    ["model=mlp", "optimizer.lr=0.5", "~callbacks.surface", "seed=4"],
+    ["optimizer.lr=0.1", "optimizer.lr=0.2"],  # the same key twice: the last one holds
+    ["optimizer.lr=0.5", "optimizer.lr=0.3"],
+]
+
+
+def test_a_sweeps_jobs_get_the_configs_hydra_composes_composing_each_shape_once(
+    loader, monkeypatch
+):
+    """Jobs that differ from one composed before only in plain values get that config with
+    their values applied: the same configs, Hydra's own settings for the job included (its
+    overrides, its dir name), as composing each from scratch."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from omegaconf import OmegaConf
+
+    from descentlab import sweep_config
+
+    master = loader.load_configuration("config", SWEEP, run_mode=RunMode.MULTIRUN)
+    ours = sweep_config.SweepConfigLoader(loader.config_search_path)
+    monkeypatch.setattr(sweep_config, "COMPOSED", {})
+    composed = []
+    load_sweep_config = ConfigLoaderImpl.load_sweep_config
+
+    def counted(self, master_config, overrides):
+        if self is ours:
+            composed.append(overrides)
+        return load_sweep_config(self, master_config, overrides)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counted)
+    for job in JOBS + JOBS:
+        config = ours.load_sweep_config(master, job)
+        expected = loader.load_sweep_config(master, job)
+        assert OmegaConf.to_container(config) == OmegaConf.to_container(expected), job
+        assert OmegaConf.to_container(config.hydra.overrides.task) == job
+    # the first of each shape (a dict or a deletion: of each one); a key set twice, every time
+    assert composed == [JOBS[0], JOBS[3], *JOBS[5:9], *JOBS[7:9]]
+
+
+def test_sweeps_hand_their_launcher_the_loader_that_composes_each_shape_once(loader):
+    Plugins.instance()
+    grid = grid_sweeper.GridSweeper(max_batch_size=None)
+    config = loader.load_configuration("config", SWEEP, run_mode=RunMode.MULTIRUN)
+    context = HydraContext(config_loader=loader, callbacks=Callbacks())
+    grid.setup(hydra_context=context, task_function=lambda cfg: None, config=config)
+    assert isinstance(grid.launcher.hydra_context.config_loader, SweepConfigLoader)
+    assert grid.hydra_context.config_loader is grid.launcher.hydra_context.config_loader

@@ -1,0 +1,112 @@
+"""Hydra's config loader, composing a sweep's jobs once per shape in each process.
+
+Hydra composes every job's config from scratch: the defaults list, each YAML file parsed and
+merged, then the overrides applied; about 0.07 s a job, 4 s of a 64-job lr × init grid. Jobs
+whose overrides differ only in plain values (the same keys, in the same order, each value of
+the same kind: see `grid_sweeper.checked_as`) compose alike up to those values. So a job of a
+shape already composed in this process gets a copy of that config with its own values applied
+the way composing applies them, and its own `hydra.overrides.task` and
+`hydra.job.override_dirname` (about 0.005 s). joblib's and Ray's workers each keep their own.
+It lives outside `hydra_plugins`, whose modules Hydra imports afresh as it looks for plugins
+(in a joblib worker, before each batch of jobs): what it keeps would be lost there.
+"""
+
+import copy
+import dataclasses
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+from hydra.core.config_loader import ConfigLoader
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override, OverrideType
+from omegaconf import DictConfig, OmegaConf
+
+PARSER = OverridesParser.create()
+# (sweep, shape) → a config composed for a job of that shape, as composed; per process
+COMPOSED: dict[Hashable, DictConfig] = {}
+CHECKS: dict[tuple[str, str], Hashable] = {}  # (search path, override) → checked_as's answer
+
+
+def checked_as(loader: ConfigLoader) -> Callable[[str], Hashable]:
+    """override → what composing it checks: overrides that map to the same thing compose alike,
+    and a plain one maps to (type, key, kind of value)."""
+
+    def is_group(key: str) -> bool:
+        parent, _, name = key.rpartition("/")
+        return name in loader.list_groups(parent)
+
+    def check(override: str) -> Hashable:
+        parsed = PARSER.parse_override(override)
+        if (
+            parsed.type == OverrideType.DEL
+            or parsed.is_hydra_override()
+            or parsed.package is not None
+            or is_group(parsed.key_or_group)
+        ):
+            return override
+        value = parsed.value()
+        if isinstance(value, dict):
+            return override  # merged into the node: its keys must exist there
+        kind = "null" if value is None else "list" if isinstance(value, list) else "scalar"
+        return parsed.type, parsed.key_or_group, kind
+
+    return check
+
+
+class SweepConfigLoader(ConfigLoaderImpl):
+    def check(self, override: str) -> Hashable:
+        """`checked_as`, kept per process: it lists config groups, ~5 ms an override."""
+        key = (str(self.config_search_path), override)
+        if key not in CHECKS:
+            CHECKS[key] = checked_as(self)(override)
+        return CHECKS[key]
+
+    def load_sweep_config(
+        self, master_config: DictConfig, sweep_overrides: list[str]
+    ) -> DictConfig:
+        parsed = PARSER.parse_overrides(list(sweep_overrides))
+        shape = tuple(map(self.check, sweep_overrides))
+        plain = [o for o, kind in zip(parsed, shape, strict=True) if isinstance(kind, tuple)]
+        key = (sweep(master_config), shape)
+        if key not in COMPOSED or nested([o.key_or_group for o in plain]):
+            config = super().load_sweep_config(master_config, sweep_overrides)
+            COMPOSED[key] = copy.deepcopy(config)  # kept as composed: the job changes its copy
+            return config
+        config = copy.deepcopy(COMPOSED[key])
+        # `+key=value` on a config that already has the key: `++`, which composing also uses
+        self._apply_overrides_to_config([as_set(o) for o in plain], config)
+        task = [o for o in parsed if not o.is_hydra_override()]
+        config.hydra.overrides.task = [o.input_line for o in task]
+        dirname = config.hydra.job.config.override_dirname
+        config.hydra.job.override_dirname = get_overrides_dirname(
+            overrides=task,
+            exclude_keys=list(dirname.exclude_keys),
+            item_sep=dirname.item_sep,
+            kv_sep=dirname.kv_sep,
+        )
+        OmegaConf.copy_cache(from_config=master_config, to_config=config)  # ${now:…} and such
+        return config
+
+
+def sweep(master_config: DictConfig) -> tuple[Any, ...]:
+    """What tells one sweep from another in the same process."""
+    hydra = master_config.hydra
+    return (
+        hydra.job.config_name,
+        hydra.runtime.cwd,
+        tuple(hydra.overrides.hydra),
+        tuple(hydra.overrides.task),
+    )
+
+
+def nested(keys: Sequence[str]) -> bool:
+    """Whether a key is set twice, or both a node and a key inside it are set: the order of the
+    overrides then matters, and only composing applies them in it."""
+    return any(a == b or b.startswith(a + ".") for i, a in enumerate(keys) for b in keys[i + 1 :])
+
+
+def as_set(override: Override) -> Override:
+    if override.type == OverrideType.ADD:
+        return dataclasses.replace(override, type=OverrideType.FORCE_ADD)
+    return override
