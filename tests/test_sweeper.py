@@ -181,3 +181,72 @@ def test_sweeps_hand_their_launcher_the_loader_that_composes_each_shape_once(loa
     grid.setup(hydra_context=context, task_function=lambda cfg: None, config=config)
     assert isinstance(grid.launcher.hydra_context.config_loader, SweepConfigLoader)
     assert grid.hydra_context.config_loader is grid.launcher.hydra_context.config_loader
+
+
+@pytest.mark.parametrize(
+    "jobs",
+    [
+        # a group only the search path has: listing the groups does not see it
+        [["+augment=none", "optimizer.lr=0.1"], ["+augment=flip", "optimizer.lr=0.2"]],
+        # a key, then its parent: composing applies them in their order
+        [
+            ["callbacks.surface.points=4", "callbacks.surface={points:2}"],
+            ["callbacks.surface.points=8", "callbacks.surface={points:2}"],
+        ],
+    ],
+)
+def test_jobs_whose_config_only_composing_gets_right_are_each_composed(
+    loader, monkeypatch, tmp_path, jobs
+):
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from omegaconf import OmegaConf
+
+    from descentlab import sweep_config
+
+    (tmp_path / "augment").mkdir()
+    for option in ("none", "flip"):
+        (tmp_path / "augment" / f"{option}.yaml").write_text(f"name: {option}\n")
+    searchpath = f"hydra.searchpath=[file://{tmp_path}]"
+    master = loader.load_configuration("config", [searchpath], run_mode=RunMode.MULTIRUN)
+    ours = sweep_config.SweepConfigLoader(loader.config_search_path)
+    monkeypatch.setattr(sweep_config, "COMPOSED", {})
+    composed = []
+    load_sweep_config = ConfigLoaderImpl.load_sweep_config
+
+    def counted(self, master_config, overrides):
+        if self is ours:
+            composed.append(overrides)
+        return load_sweep_config(self, master_config, overrides)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counted)
+    for job in jobs:
+        config = ours.load_sweep_config(master, job)
+        expected = loader.load_sweep_config(master, job)
+        assert OmegaConf.to_container(config) == OmegaConf.to_container(expected), job
+    assert composed == jobs
+
+
+def test_a_later_sweep_in_the_same_process_reuses_no_config(loader, monkeypatch):
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    from descentlab import sweep_config
+
+    ours = sweep_config.SweepConfigLoader(loader.config_search_path)
+    monkeypatch.setattr(sweep_config, "COMPOSED", {})
+    composed = []
+    load_sweep_config = ConfigLoaderImpl.load_sweep_config
+
+    def counted(self, master_config, overrides):
+        composed.append(overrides)
+        return load_sweep_config(self, master_config, overrides)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counted)
+    dirs = []
+    for _ in range(2):  # the same command twice: each sweep in a dir of its own (${now:…})
+        master = loader.load_configuration("config", [], run_mode=RunMode.MULTIRUN)
+        dirs.append(str(master.hydra.sweep.dir))
+        ours.load_sweep_config(master, ["optimizer.lr=0.1"])
+        config = ours.load_sweep_config(master, ["optimizer.lr=0.2"])
+        assert config.optimizer.lr == 0.2
+    assert dirs[0] != dirs[1]
+    assert composed == [["optimizer.lr=0.1"], ["optimizer.lr=0.1"]]

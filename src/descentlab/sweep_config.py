@@ -6,7 +6,11 @@ whose overrides differ only in plain values (the same keys, in the same order, e
 the same kind: see `grid_sweeper.checked_as`) compose alike up to those values. So a job of a
 shape already composed in this process gets a copy of that config with its own values applied
 the way composing applies them, and its own `hydra.overrides.task` and
-`hydra.job.override_dirname` (about 0.005 s). joblib's and Ray's workers each keep their own.
+`hydra.job.override_dirname` (about 0.005 s). Not a shape whose plain keys turn out to be
+config groups (one from `hydra.searchpath`, which listing the groups does not see), nor one
+whose overrides set a key twice or a key and its parent: composing applies those in their
+order. Each process that composes jobs keeps its own: the sweep's, each joblib worker (Ray's
+launcher composes in the sweep's process; submitit runs each job in a process of its own).
 It lives outside `hydra_plugins`, whose modules Hydra imports afresh as it looks for plugins
 (in a joblib worker, before each batch of jobs): what it keeps would be lost there.
 """
@@ -23,8 +27,9 @@ from hydra.core.override_parser.types import Override, OverrideType
 from omegaconf import DictConfig, OmegaConf
 
 PARSER = OverridesParser.create()
-# (sweep, shape) → a config composed for a job of that shape, as composed; per process
-COMPOSED: dict[Hashable, DictConfig] = {}
+# (sweep, shape) → a config composed for a job of that shape, as composed (None: a shape
+# whose jobs are each composed); this process's current sweep only
+COMPOSED: dict[Hashable, DictConfig | None] = {}
 CHECKS: dict[tuple[str, str], Hashable] = {}  # (search path, override) → checked_as's answer
 
 
@@ -42,6 +47,7 @@ def checked_as(loader: ConfigLoader) -> Callable[[str], Hashable]:
             parsed.type == OverrideType.DEL
             or parsed.is_hydra_override()
             or parsed.package is not None
+            or "/" in parsed.key_or_group  # a group's path
             or is_group(parsed.key_or_group)
         ):
             return override
@@ -68,10 +74,14 @@ class SweepConfigLoader(ConfigLoaderImpl):
         parsed = PARSER.parse_overrides(list(sweep_overrides))
         shape = tuple(map(self.check, sweep_overrides))
         plain = [o for o, kind in zip(parsed, shape, strict=True) if isinstance(kind, tuple)]
-        key = (sweep(master_config), shape)
-        if key not in COMPOSED or nested([o.key_or_group for o in plain]):
+        this_sweep = (str(self.config_search_path), *sweep(master_config))
+        if any(key[0] != this_sweep for key in COMPOSED):
+            COMPOSED.clear()  # another sweep's
+        key = (this_sweep, shape)
+        if COMPOSED.get(key) is None:
             config = super().load_sweep_config(master_config, sweep_overrides)
-            COMPOSED[key] = copy.deepcopy(config)  # kept as composed: the job changes its copy
+            if key not in COMPOSED:  # kept as composed: the job changes its own
+                COMPOSED[key] = copy.deepcopy(config) if derivable(config, parsed, plain) else None
             return config
         config = copy.deepcopy(COMPOSED[key])
         # `+key=value` on a config that already has the key: `++`, which composing also uses
@@ -90,20 +100,32 @@ class SweepConfigLoader(ConfigLoaderImpl):
 
 
 def sweep(master_config: DictConfig) -> tuple[Any, ...]:
-    """What tells one sweep from another in the same process."""
+    """What tells one sweep from another in the same process (with the config search path)."""
     hydra = master_config.hydra
     return (
         hydra.job.config_name,
         hydra.runtime.cwd,
+        str(hydra.sweep.dir),  # to the microsecond by default; the same in every worker
         tuple(hydra.overrides.hydra),
         tuple(hydra.overrides.task),
     )
 
 
-def nested(keys: Sequence[str]) -> bool:
-    """Whether a key is set twice, or both a node and a key inside it are set: the order of the
-    overrides then matters, and only composing applies them in it."""
-    return any(a == b or b.startswith(a + ".") for i, a in enumerate(keys) for b in keys[i + 1 :])
+def derivable(config: DictConfig, parsed: Sequence[Override], plain: Sequence[Override]) -> bool:
+    """Whether later jobs of this shape may be this config with their own plain values applied:
+    none of those keys is a config group (`hydra.runtime.choices` has every group, also those
+    from `hydra.searchpath`), and no key is set twice or with its parent (Hydra applies a
+    config's overrides in their order; group options come first whatever their place)."""
+    groups = set(config.hydra.runtime.choices)
+    if any(o.key_or_group in groups for o in plain):
+        return False
+    keys = [o.key_or_group for o in parsed if not o.is_hydra_override()]
+    keys = [k for k in keys if k not in groups]
+    return not any(
+        a == b or b.startswith(a + ".") or a.startswith(b + ".")
+        for i, a in enumerate(keys)
+        for b in keys[i + 1 :]
+    )
 
 
 def as_set(override: Override) -> Override:
