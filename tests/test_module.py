@@ -109,10 +109,21 @@ class TwoValidationBatches(LinearData):
         return Batches(self.x_val, self.y_val, 48, 2, self.seed)  # a pass over the set
 
 
+class SeenAtEpochEnd(L.Callback):
+    """val/loss as a callback reads it where validation ends (before the module's own hook)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        self.seen.append(trainer.callback_metrics.get("val/loss"))
+
+
 def test_validation_reports_the_sets_metrics_without_self_log(monkeypatch, tmp_path):
-    """Every few steps, val/* reach what monitors them (callback metrics), the progress bar and
-    TensorBoard at step k, computed over the whole validation set (batches weighted by their
-    size), without Lightning's per-value bookkeeping (`self.log`)."""
+    """Every few steps, val/* reach what monitors them (callback metrics, also in callbacks'
+    on_validation_epoch_end), the progress bar and TensorBoard at step k, computed over the
+    whole validation set (batches weighted by their size), without Lightning's per-value
+    bookkeeping (`self.log`)."""
     from torchmetrics import MeanSquaredError, R2Score
 
     from conftest import scalars
@@ -124,9 +135,11 @@ def test_validation_reports_the_sets_metrics_without_self_log(monkeypatch, tmp_p
     data = TwoValidationBatches(3.0, 0.0, 256, 0.1, "normal", 1.0, 0.25, None, seed=0)
     metrics = {"mse": MeanSquaredError(), "r2": R2Score()}
     module = DescentModule(Linear(bias=False), torch.nn.MSELoss(), torch.optim.SGD, None, metrics)
+    seen = SeenAtEpochEnd()
     trainer = L.Trainer(
         max_steps=20,
         val_check_interval=10,
+        callbacks=[seen],
         logger=TensorBoard(tmp_path, name="", version="", save_every=0.0),
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -146,7 +159,44 @@ def test_validation_reports_the_sets_metrics_without_self_log(monkeypatch, tmp_p
     assert float(metrics["val/mse"]) == pytest.approx(mse, rel=1e-5)
     assert float(metrics["val/r2"]) == pytest.approx(r2, rel=1e-5)
     assert trainer.progress_bar_metrics["val/loss"] == pytest.approx(mse, rel=1e-5)
+    assert len(seen.seen) == 3 and seen.seen[0] is None  # the sanity check's: kept by no one
+    assert seen.seen[1] != seen.seen[2] and float(seen.seen[2]) == pytest.approx(mse, rel=1e-5)
     events = scalars(tmp_path)
     for tag, value in (("val/loss", mse), ("val/mse", mse), ("val/r2", r2)):
         assert [step for step, _ in events[tag]] == [10, 20], tag
         assert events[tag][-1][1] == pytest.approx(value, rel=1e-5), tag
+
+
+def test_trainer_validate_returns_the_validation_metrics():
+    from torchmetrics import MeanSquaredError
+
+    data = TwoValidationBatches(3.0, 0.0, 256, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    metrics = {"mse": MeanSquaredError()}
+    module = DescentModule(Linear(bias=False), torch.nn.MSELoss(), torch.optim.SGD, None, metrics)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, accelerator="cpu")
+    (results,) = trainer.validate(module, datamodule=data)
+    mse = float(((module.model.w.item() * data.x_val.double() - data.y_val.double()) ** 2).mean())
+    assert results["val/loss"] == pytest.approx(mse, rel=1e-5)
+    assert results["val/mse"] == pytest.approx(mse, rel=1e-5)
+
+
+def test_a_metric_of_several_numbers_is_refused_in_one_line():
+    from torchmetrics.classification import MulticlassAccuracy
+
+    from descentlab.errors import ConfigError
+
+    data = TwoValidationBatches(3.0, 0.0, 256, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    data.y_val = torch.arange(len(data.x_val)) % 3  # three classes
+    per_class = {"acc": MulticlassAccuracy(num_classes=3, average=None)}
+    module = DescentModule(
+        torch.nn.Linear(1, 3), torch.nn.CrossEntropyLoss(), torch.optim.SGD, None, per_class
+    )
+    trainer = L.Trainer(
+        max_steps=1,
+        logger=False,
+        enable_progress_bar=False,
+        accelerator="cpu",
+        num_sanity_val_steps=0,
+    )
+    with pytest.raises(ConfigError, match=r"^metrics: val/acc is 3 numbers, where a logged"):
+        trainer.validate(module, datamodule=data)
