@@ -241,10 +241,18 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 def check_rules(cfg: DictConfig, keys: Iterable[str] = RULES) -> None:
     """RULES, for those of `keys` that `cfg` sets; one taken from another key
     (`scheduler.frequency: ${trainer.val_check_interval}`) is that key's to check."""
+    nodes: dict[str, tuple[Any, set[str]]] = {}  # parent → its node and keys, looked up once
     for key in keys:
         parent, _, leaf = key.rpartition(".")
-        node = OmegaConf.select(cfg, parent) if parent else cfg
-        if OmegaConf.is_dict(node) and leaf in node and not OmegaConf.is_interpolation(node, leaf):
+        if parent not in nodes:
+            node = OmegaConf.select(cfg, parent) if parent else cfg
+            nodes[parent] = (node, set(node.keys()) if OmegaConf.is_dict(node) else set())
+        node, present = nodes[parent]
+        if (
+            leaf in present
+            and not OmegaConf.is_missing(node, leaf)  # ???: for check_interpolations to name
+            and not OmegaConf.is_interpolation(node, leaf)
+        ):
             check_value(cfg, key, node[leaf])
 
 
