@@ -127,6 +127,27 @@ def test_a_bad_swept_value_stops_the_sweep_before_its_dir_is_made(tmp_path):
     assert not out.exists()  # checked before Hydra made the sweep dir
 
 
+def sweep_loader(loader, monkeypatch) -> tuple[SweepConfigLoader, list]:
+    """A SweepConfigLoader with nothing kept yet, and the jobs it composes in full from here on
+    (the others are copies of those)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    from descentlab import sweep_config
+
+    ours = SweepConfigLoader(loader.config_search_path)
+    monkeypatch.setattr(sweep_config, "COMPOSED", {})
+    composed = []
+    load_sweep_config = ConfigLoaderImpl.load_sweep_config
+
+    def counted(self, master_config, overrides):
+        if self is ours:
+            composed.append(overrides)
+        return load_sweep_config(self, master_config, overrides)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counted)
+    return ours, composed
+
+
 SWEEP = ["optimizer.lr=0.1,0.5", "init.value=-2,3", "model=linear,mlp", "freeze=[],[b]"]
 JOBS = [
     ["optimizer.lr=0.1", "init.value=-2", "+trainer.gradient_clip_val=1.0", "freeze=[]"],
@@ -147,23 +168,10 @@ def test_a_sweeps_jobs_get_the_configs_hydra_composes_composing_each_shape_once(
     """Jobs that differ from one composed before only in plain values get that config with
     their values applied: the same configs, Hydra's own settings for the job included (its
     overrides, its dir name), as composing each from scratch."""
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from omegaconf import OmegaConf
 
-    from descentlab import sweep_config
-
     master = loader.load_configuration("config", SWEEP, run_mode=RunMode.MULTIRUN)
-    ours = sweep_config.SweepConfigLoader(loader.config_search_path)
-    monkeypatch.setattr(sweep_config, "COMPOSED", {})
-    composed = []
-    load_sweep_config = ConfigLoaderImpl.load_sweep_config
-
-    def counted(self, master_config, overrides):
-        if self is ours:
-            composed.append(overrides)
-        return load_sweep_config(self, master_config, overrides)
-
-    monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counted)
+    ours, composed = sweep_loader(loader, monkeypatch)
     for job in JOBS + JOBS:
         config = ours.load_sweep_config(master, job)
         expected = loader.load_sweep_config(master, job)
@@ -198,27 +206,14 @@ def test_sweeps_hand_their_launcher_the_loader_that_composes_each_shape_once(loa
 def test_jobs_whose_config_only_composing_gets_right_are_each_composed(
     loader, monkeypatch, tmp_path, jobs
 ):
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from omegaconf import OmegaConf
-
-    from descentlab import sweep_config
 
     (tmp_path / "augment").mkdir()
     for option in ("none", "flip"):
         (tmp_path / "augment" / f"{option}.yaml").write_text(f"name: {option}\n")
     searchpath = f"hydra.searchpath=[file://{tmp_path}]"
     master = loader.load_configuration("config", [searchpath], run_mode=RunMode.MULTIRUN)
-    ours = sweep_config.SweepConfigLoader(loader.config_search_path)
-    monkeypatch.setattr(sweep_config, "COMPOSED", {})
-    composed = []
-    load_sweep_config = ConfigLoaderImpl.load_sweep_config
-
-    def counted(self, master_config, overrides):
-        if self is ours:
-            composed.append(overrides)
-        return load_sweep_config(self, master_config, overrides)
-
-    monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counted)
+    ours, composed = sweep_loader(loader, monkeypatch)
     for job in jobs:
         config = ours.load_sweep_config(master, job)
         expected = loader.load_sweep_config(master, job)
@@ -227,20 +222,7 @@ def test_jobs_whose_config_only_composing_gets_right_are_each_composed(
 
 
 def test_a_later_sweep_in_the_same_process_reuses_no_config(loader, monkeypatch):
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-
-    from descentlab import sweep_config
-
-    ours = sweep_config.SweepConfigLoader(loader.config_search_path)
-    monkeypatch.setattr(sweep_config, "COMPOSED", {})
-    composed = []
-    load_sweep_config = ConfigLoaderImpl.load_sweep_config
-
-    def counted(self, master_config, overrides):
-        composed.append(overrides)
-        return load_sweep_config(self, master_config, overrides)
-
-    monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counted)
+    ours, composed = sweep_loader(loader, monkeypatch)
     dirs = []
     for _ in range(2):  # the same command twice: each sweep in a dir of its own (${now:…})
         master = loader.load_configuration("config", [], run_mode=RunMode.MULTIRUN)
