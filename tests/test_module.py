@@ -186,17 +186,15 @@ def test_a_metric_of_several_numbers_is_refused_in_one_line():
     from descentlab.errors import ConfigError
 
     data = TwoValidationBatches(3.0, 0.0, 256, 0.1, "normal", 1.0, 0.25, None, seed=0)
-    data.y_val = torch.arange(len(data.x_val)) % 3  # three classes
+    data.y_train = torch.arange(len(data.x_train)) % 3  # three classes
+    data.y_val = torch.arange(len(data.x_val)) % 3
     per_class = {"acc": MulticlassAccuracy(num_classes=3, average=None)}
     module = DescentModule(
         torch.nn.Linear(1, 3), torch.nn.CrossEntropyLoss(), torch.optim.SGD, None, per_class
     )
-    trainer = L.Trainer(
-        max_steps=1,
-        logger=False,
-        enable_progress_bar=False,
-        accelerator="cpu",
-        num_sanity_val_steps=0,
-    )
+    trainer = L.Trainer(max_steps=5, logger=False, enable_progress_bar=False, accelerator="cpu")
+    with pytest.raises(ConfigError, match=r"^metrics: val/acc is 3 numbers, where a logged"):
+        trainer.fit(module, datamodule=data)
+    assert trainer.global_step == 0  # refused in the sanity check, before a step is taken
     with pytest.raises(ConfigError, match=r"^metrics: val/acc is 3 numbers, where a logged"):
         trainer.validate(module, datamodule=data)

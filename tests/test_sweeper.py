@@ -150,15 +150,17 @@ def sweep_loader(loader, monkeypatch) -> tuple[SweepConfigLoader, list]:
 
 SWEEP = ["optimizer.lr=0.1,0.5", "init.value=-2,3", "model=linear,mlp", "freeze=[],[b]"]
 JOBS = [
-    ["optimizer.lr=0.1", "init.value=-2", "+trainer.gradient_clip_val=1.0", "freeze=[]"],
-    ["optimizer.lr=0.5", "init.value=3", "+trainer.gradient_clip_val=2.5", "freeze=[b]"],
-    ["optimizer.lr=0.5", "init.value=-2", "+trainer.gradient_clip_val=1.0", "freeze=[b]"],
+    ["optimizer.lr=0.1", "init.value=-2", "++trainer.gradient_clip_val=1.0", "freeze=[]"],
+    ["optimizer.lr=0.5", "init.value=3", "++trainer.gradient_clip_val=2.5", "freeze=[b]"],
+    ["optimizer.lr=0.5", "init.value=-2", "++trainer.gradient_clip_val=1.0", "freeze=[b]"],
     ["model=mlp", "optimizer.lr=0.1", "callbacks.surface=null", "seed=${data.n}"],
     ["model=mlp", "optimizer.lr=0.5", "callbacks.surface=null", "seed=4"],
     ["model=mlp", "optimizer.lr=0.5", "callbacks.surface={points:3}", "seed=4"],
     ["model=mlp", "optimizer.lr=0.5", "~callbacks.surface", "seed=4"],
     ["optimizer.lr=0.1", "optimizer.lr=0.2"],  # the same key twice: the last one holds
     ["optimizer.lr=0.5", "optimizer.lr=0.3"],
+    ["+trainer.gradient_clip_val=1.0", "optimizer.lr=0.1"],  # + checks the key is not there yet
+    ["+trainer.gradient_clip_val=2.0", "optimizer.lr=0.2"],
 ]
 
 
@@ -177,8 +179,9 @@ def test_a_sweeps_jobs_get_the_configs_hydra_composes_composing_each_shape_once(
         expected = loader.load_sweep_config(master, job)
         assert OmegaConf.to_container(config) == OmegaConf.to_container(expected), job
         assert OmegaConf.to_container(config.hydra.overrides.task) == job
-    # the first of each shape (a dict or a deletion: of each one); a key set twice, every time
-    assert composed == [JOBS[0], JOBS[3], *JOBS[5:9], *JOBS[7:9]]
+    # the first of each shape (a dict: of each one); a deletion, a key set twice and a key
+    # added with +, every time
+    assert composed == [JOBS[0], JOBS[3], *JOBS[5:11], *JOBS[6:11]]
 
 
 def test_sweeps_hand_their_launcher_the_loader_that_composes_each_shape_once(loader):

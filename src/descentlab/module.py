@@ -96,16 +96,17 @@ class DescentModule(L.LightningModule):
         values = {"val/loss": self.val_loss.compute(), **self.val_metrics.compute()}
         self.val_loss.reset()
         self.val_metrics.reset()  # both synced across processes in compute
-        if self.trainer.sanity_checking:
-            return  # Lightning keeps nothing of a sanity check's validation either
-        for name, value in values.items():
+        for name, value in values.items():  # also in the sanity check: before training
             if value.numel() != 1:
                 raise ConfigError(
                     f"metrics: {name} is {value.numel()} numbers, where a logged metric is one "
                     "(a per-class metric needs its average set)"
                 )
+        if self.trainer.sanity_checking:
+            return  # Lightning keeps nothing of a sanity check's validation either
         if self.trainer.state.fn != TrainerFn.FITTING:
-            self.log_dict(values)  # trainer.validate() returns what self.log gathers
+            # trainer.validate() returns what self.log gathers (synced already: no warning)
+            self.log_dict(values, sync_dist=True)
             return
         # what the scheduler, ModelCheckpoint and EarlyStopping read (these may also watch the step)
         step = torch.tensor(float(self.global_step))

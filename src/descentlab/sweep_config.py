@@ -8,15 +8,17 @@ shape already composed in this process gets a copy of that config with its own v
 the way composing applies them, and its own `hydra.overrides.task` and
 `hydra.job.override_dirname` (about 0.005 s). Not a shape whose plain keys turn out to be
 config groups (one from `hydra.searchpath`, which listing the groups does not see), nor one
-whose overrides set a key twice or a key and its parent: composing applies those in their
-order. Each process that composes jobs keeps its own: the sweep's, each joblib worker (Ray's
-launcher composes in the sweep's process; submitit runs each job in a process of its own).
+whose overrides set a key twice or a key and its parent (composing applies those in their
+order), nor one that adds a key with `+` or deletes one (whether the key is there, or holds
+the value, may hang on another key's value). Each process that composes jobs keeps its own:
+the sweep's, each joblib worker (Ray's launcher composes in the sweep's process; submitit runs
+each job in a process of its own).
 It lives outside `hydra_plugins`, whose modules Hydra imports afresh as it looks for plugins
 (in a joblib worker, before each batch of jobs): what it keeps would be lost there.
 """
 
 import copy
-import dataclasses
+import threading
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
@@ -30,6 +32,7 @@ PARSER = OverridesParser.create()
 # (sweep, shape) → a config composed for a job of that shape, as composed (None: a shape
 # whose jobs are each composed); this process's current sweep only
 COMPOSED: dict[Hashable, DictConfig | None] = {}
+LOCK = threading.Lock()
 CHECKS: dict[tuple[str, str], Hashable] = {}  # (search path, override) → checked_as's answer
 
 
@@ -75,17 +78,19 @@ class SweepConfigLoader(ConfigLoaderImpl):
         shape = tuple(map(self.check, sweep_overrides))
         plain = [o for o, kind in zip(parsed, shape, strict=True) if isinstance(kind, tuple)]
         this_sweep = (str(self.config_search_path), *sweep(master_config))
-        if any(key[0] != this_sweep for key in COMPOSED):
-            COMPOSED.clear()  # another sweep's
         key = (this_sweep, shape)
-        if COMPOSED.get(key) is None:
+        with LOCK:  # joblib's threads (prefer: threads) share it
+            if any(kept[0] != this_sweep for kept in COMPOSED):
+                COMPOSED.clear()  # another sweep's
+            base = COMPOSED.get(key)
+        if base is None:
             config = super().load_sweep_config(master_config, sweep_overrides)
-            if key not in COMPOSED:  # kept as composed: the job changes its own
-                COMPOSED[key] = copy.deepcopy(config) if derivable(config, parsed, plain) else None
+            kept = copy.deepcopy(config) if derivable(config, parsed, plain) else None
+            with LOCK:  # as composed: the job changes its own
+                COMPOSED.setdefault(key, kept)
             return config
-        config = copy.deepcopy(COMPOSED[key])
-        # `+key=value` on a config that already has the key: `++`, which composing also uses
-        self._apply_overrides_to_config([as_set(o) for o in plain], config)
+        config = copy.deepcopy(base)
+        self._apply_overrides_to_config(plain, config)
         task = [o for o in parsed if not o.is_hydra_override()]
         config.hydra.overrides.task = [o.input_line for o in task]
         dirname = config.hydra.job.config.override_dirname
@@ -114,11 +119,14 @@ def sweep(master_config: DictConfig) -> tuple[Any, ...]:
 def derivable(config: DictConfig, parsed: Sequence[Override], plain: Sequence[Override]) -> bool:
     """Whether later jobs of this shape may be this config with their own plain values applied:
     none of those keys is a config group (`hydra.runtime.choices` has every group, also those
-    from `hydra.searchpath`), and no key is set twice or with its parent (Hydra applies a
-    config's overrides in their order; group options come first whatever their place)."""
+    from `hydra.searchpath`), none adds or deletes a key, and no key is set twice or with its
+    parent (Hydra applies a config's overrides in their order; group options come first
+    whatever their place)."""
     groups = set(config.hydra.runtime.choices)
     if any(o.key_or_group in groups for o in plain):
         return False
+    if any(o.type in (OverrideType.ADD, OverrideType.DEL) for o in parsed):
+        return False  # whether there is a key to add or the value to delete: an interpolation's
     keys = [o.key_or_group for o in parsed if not o.is_hydra_override()]
     keys = [k for k in keys if k not in groups]
     return not any(
@@ -126,9 +134,3 @@ def derivable(config: DictConfig, parsed: Sequence[Override], plain: Sequence[Ov
         for i, a in enumerate(keys)
         for b in keys[i + 1 :]
     )
-
-
-def as_set(override: Override) -> Override:
-    if override.type == OverrideType.ADD:
-        return dataclasses.replace(override, type=OverrideType.FORCE_ADD)
-    return override
