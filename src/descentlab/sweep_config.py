@@ -40,10 +40,6 @@ def checked_as(loader: ConfigLoader) -> Callable[[str], Hashable]:
     """override → what composing it checks: overrides that map to the same thing compose alike,
     and a plain one maps to (type, key, kind of value)."""
 
-    def is_group(key: str) -> bool:
-        parent, _, name = key.rpartition("/")
-        return name in loader.list_groups(parent)
-
     def check(override: str) -> Hashable:
         parsed = PARSER.parse_override(override)
         if (
@@ -51,7 +47,7 @@ def checked_as(loader: ConfigLoader) -> Callable[[str], Hashable]:
             or parsed.is_hydra_override()
             or parsed.package is not None
             or "/" in parsed.key_or_group  # a group's path
-            or is_group(parsed.key_or_group)
+            or parsed.key_or_group in loader.list_groups("")
         ):
             return override
         value = parsed.value()

@@ -8,9 +8,10 @@ The launcher gets a loader that composes each shape of job once per process
 
 What composing checks of a plain value (`key=value`, `+key=value`, `++key=value` on a key that
 is no config group and not one of Hydra's typed `hydra.*` keys) is that the key exists (or, for
-`+`, does not) and that a scalar or a list may replace what is there: values of the same kind on
-the same key compose alike. A dict is merged into the node, so each is checked; so are a config
-group's options (each must exist), deletions (`~key=value` checks the value) and Hydra's keys.
+`+`, does not) and that a null, a scalar or a list may replace what is there: values of the same
+kind on the same key compose alike. A dict is merged into the node, so each is checked; so are
+a config group's options (each must exist), deletions (`~key=value` checks the value) and
+Hydra's keys.
 GridSweeper composes only as many jobs as it takes for each of those checks to appear in one of
 them: 1 for an lr × init grid, 2 for `model=linear,mlp` × any lrs. An override that fails on its
 own still stops the sweep before any job runs; a combination that fails only together fails when
