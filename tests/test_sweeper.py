@@ -136,6 +136,7 @@ def sweep_loader(loader, monkeypatch) -> tuple[SweepConfigLoader, list]:
 
     ours = SweepConfigLoader(loader.config_search_path)
     monkeypatch.setattr(sweep_config, "COMPOSED", {})
+    monkeypatch.setattr(sweep_config, "CHECKS", {})
     composed = []
     load_sweep_config = ConfigLoaderImpl.load_sweep_config
 
@@ -182,6 +183,31 @@ def test_a_sweeps_jobs_get_the_configs_hydra_composes_composing_each_shape_once(
     # the first of each shape (a dict: of each one); a deletion, a key set twice and a key
     # added with +, every time
     assert composed == [JOBS[0], JOBS[3], *JOBS[5:11], *JOBS[6:11]]
+
+
+def test_a_process_lists_the_config_groups_once_for_all_its_batches_of_jobs(loader, monkeypatch):
+    """Telling plain values from config groups lists the groups (~5 ms) once in a process, not
+    once for each value swept, also in a joblib worker, which gets a fresh copy of the loader
+    with each batch of jobs."""
+    import pickle
+
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    master = loader.load_configuration("config", SWEEP, run_mode=RunMode.MULTIRUN)
+    ours, _ = sweep_loader(loader, monkeypatch)
+    listed = []
+    list_groups = ConfigLoaderImpl.list_groups
+
+    def counted(self, parent_name):
+        listed.append(parent_name)
+        return list_groups(self, parent_name)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "list_groups", counted)
+    for batch in (JOBS[:3], JOBS[2:6]):
+        worker_loader = pickle.loads(pickle.dumps(ours))  # as the batch reaches a worker
+        for job in batch:
+            worker_loader.load_sweep_config(master, job)
+    assert listed == [""]
 
 
 def test_sweeps_hand_their_launcher_the_loader_that_composes_each_shape_once(loader):

@@ -20,6 +20,7 @@ It lives outside `hydra_plugins`, whose modules Hydra imports afresh as it looks
 import copy
 import threading
 from collections.abc import Callable, Hashable, Sequence
+from functools import cache
 from typing import Any
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
@@ -33,12 +34,13 @@ PARSER = OverridesParser.create()
 # whose jobs are each composed); this process's current sweep only
 COMPOSED: dict[Hashable, DictConfig | None] = {}
 LOCK = threading.Lock()
-CHECKS: dict[tuple[str, str], Hashable] = {}  # (search path, override) → checked_as's answer
+CHECKS: dict[str, Callable[[str], Hashable]] = {}  # search path → its checked_as, cached
 
 
 def checked_as(loader: ConfigLoader) -> Callable[[str], Hashable]:
     """override → what composing it checks: overrides that map to the same thing compose alike,
     and a plain one maps to (type, key, kind of value)."""
+    groups: set[str] = set()  # the top-level config groups, listed once (~5 ms) when first needed
 
     def check(override: str) -> Hashable:
         parsed = PARSER.parse_override(override)
@@ -47,8 +49,11 @@ def checked_as(loader: ConfigLoader) -> Callable[[str], Hashable]:
             or parsed.is_hydra_override()
             or parsed.package is not None
             or "/" in parsed.key_or_group  # a group's path
-            or parsed.key_or_group in loader.list_groups("")
         ):
+            return override
+        if not groups:
+            groups.update(loader.list_groups(""))
+        if parsed.key_or_group in groups:
             return override
         value = parsed.value()
         if isinstance(value, dict):
@@ -61,11 +66,12 @@ def checked_as(loader: ConfigLoader) -> Callable[[str], Hashable]:
 
 class SweepConfigLoader(ConfigLoaderImpl):
     def check(self, override: str) -> Hashable:
-        """`checked_as`, kept per process: it lists config groups, ~5 ms an override."""
-        key = (str(self.config_search_path), override)
-        if key not in CHECKS:
-            CHECKS[key] = checked_as(self)(override)
-        return CHECKS[key]
+        """`checked_as`, kept per search path and process: a joblib worker gets a fresh loader
+        with every batch of jobs, and each would list the config groups again."""
+        path = str(self.config_search_path)
+        if path not in CHECKS:
+            CHECKS[path] = cache(checked_as(self))
+        return CHECKS[path](override)
 
     def load_sweep_config(
         self, master_config: DictConfig, sweep_overrides: list[str]
