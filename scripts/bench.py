@@ -9,8 +9,10 @@ a. marginal cost per training step of the seed example with its default logging,
 b. samples per second of a ~1 M-parameter MLP on batches of 1024, with the gradient monitor
    on and off, each against a plain loop that writes the same (per-step scalars, validation,
    and the monitor's norms, update ratios and histograms where it is on), and against a bare
-   loop that writes nothing; on a CPU, also the share of training spent in the monitor's hooks
-   (timed inside its runs: its own cost, which whole runs measure only to within their noise);
+   loop that writes nothing; descentlab's long runs also timed inside, from step 100 to the
+   end, by when they wrote those steps' scalars (start-up left out: on a GPU it is 18 s); on a
+   CPU, also the share of training spent in the monitor's hooks (timed inside its runs: its
+   own cost, which whole runs measure only to within their noise);
    `--device cuda` trains them on the GPU, and
    `--mlp-data nonlinear --batch-size 65536` takes the MLP to batches larger than the digits
    hold (1 257 training images);
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 from torch.utils.tensorboard import SummaryWriter
 from torchmetrics.functional import mean_squared_error, r2_score
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
@@ -165,6 +168,7 @@ MLP_DATA = {
     ),
 }
 VAL_EVERY = 100  # b.'s trainer.val_check_interval
+FIRST_TIMED = 100  # b.'s steps timed inside a run: those after the first FIRST_TIMED
 HIST_EVERY = 50  # the gradient monitor's default hist_every
 
 
@@ -182,6 +186,27 @@ def mlp_batches(data: str, batch_size: int, steps: int) -> Batches:
 
 def samples(data: str, batch_size: int, steps: int) -> int:
     return sum(len(x) for x, _ in mlp_batches(data, batch_size, steps))
+
+
+def written_at(run_dir: Path, steps: tuple[int, ...]) -> list[float]:
+    """When a run wrote its `train/loss` of each of `steps` (wall times, s). The per-step
+    scalars are written every 50 steps as that many steps end: the write of step k, where k + 1
+    is a multiple of 50, is the end of step k."""
+    times: dict[int, float] = {}
+    for events in sorted(run_dir.rglob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(events)).Load():
+            if any(value.tag == "train/loss" for value in event.summary.value):
+                times[event.step] = event.wall_time
+    return [times[k] for k in steps]
+
+
+def samples_per_s_inside(run_dir: Path, data: str, batch_size: int, steps: int) -> float:
+    """Samples per second of a run from the end of its step FIRST_TIMED to the end of its last
+    (`steps`, a multiple of 50), timed from when it wrote them: its start-up and its end drop
+    out, where the difference of two whole runs leaves them to the runs' noise."""
+    first, last = written_at(run_dir, (FIRST_TIMED - 1, steps - 1))
+    extra_samples = samples(data, batch_size, steps) - samples(data, batch_size, FIRST_TIMED)
+    return extra_samples / (last - first)
 
 
 def plain_mlp_model(data: str) -> torch.nn.Module:
@@ -322,14 +347,18 @@ def mlp_throughput(
     plain = {"plain on": (True, True), "plain off": (True, False), "bare": (False, False)}
 
     hooks: dict[int, list[tuple[float, float]]] = {}  # steps: (s in them, s of training) a run
+    inside: dict[str, list[float]] = {variant: [] for variant in ours}  # samples/s, long runs
 
     def run(variant: str, steps: int) -> float:
         if variant in ours:
             args = [*mlp, *ours[variant], f"trainer.max_steps={steps}"]
             script = MONITOR_TIMED if variant == "on" else None
-            seconds, out = app_output(*args, f"hydra.run.dir={fresh(tmp)}", cwd=tmp, script=script)
+            run_dir = fresh(tmp)
+            seconds, out = app_output(*args, f"hydra.run.dir={run_dir}", cwd=tmp, script=script)
             if script:
                 hooks.setdefault(steps, []).append(monitor_hooks(out))
+            if steps == long:
+                inside[variant].append(samples_per_s_inside(run_dir, data, batch_size, steps))
             return seconds
         logs, monitor = plain[variant]
         return plain_mlp(steps, data, batch_size, device, fresh(tmp) if logs else None, monitor)
@@ -351,11 +380,16 @@ def mlp_throughput(
     params = sum(p.numel() for p in plain_mlp_model(data).parameters()) / 1e6
     what = f"b. MLP {params:.1f} M params, {data}, batch {batch_size}, {device}, samples/s"
     on, off = samples_per_s("on"), samples_per_s("off")
+    on_inside, off_inside = (statistics.median(inside[variant]) for variant in ("on", "off"))
+    timed_inside = f"descentlab timed inside its runs from step {FIRST_TIMED}"
     rows = [
         (f"{what}, monitor on", on, samples_per_s("plain on")),
         (f"{what}, monitor off", off, samples_per_s("plain off")),
         (f"{what}, monitor off, against a bare loop", off, samples_per_s("bare")),
         (f"{what}, monitor on, against descentlab with it off", on, off),
+        (f"{what}, monitor on, {timed_inside}", on_inside, samples_per_s("plain on")),
+        (f"{what}, monitor off, {timed_inside}", off_inside, samples_per_s("plain off")),
+        (f"{what}, monitor on against off, {timed_inside}", on_inside, off_inside),
     ]
     if device == "cpu":  # on a GPU the hooks' time is only the host's, not the kernels'
         # each round's long run less its short run: the first steps' one-off costs cancel

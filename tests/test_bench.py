@@ -145,3 +145,27 @@ def test_the_timed_run_times_the_monitors_hooks(tmp_path, edges):
     assert 0 < spent_once < span_once and 0 < spent_every < span_every
     # 29 more steps with histograms; a quarter of their time here, for the noise of two processes
     assert spent_every - spent_once > 29 * one_step / 4
+
+
+def test_samples_per_s_inside_a_run_come_from_its_writes_of_steps_99_and_the_last(tmp_path):
+    """Digits: 1 257 training images in batches of 1024 and 233, a pass every 2 steps, so steps
+    100 to 199 take 50 passes, 62 850 samples; written 100 s apart, that is 628.5 a second."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(tmp_path))
+    for k in range(200):
+        writer.add_scalar("train/loss", 1.0, k, walltime=5000.0 + k)
+        writer.add_scalar("lr", 0.1, k, walltime=9000.0 + k)  # another tag, written at other times
+    writer.close()
+    b = bench()
+    assert b.written_at(tmp_path, (99, 199)) == [5099.0, 5199.0]
+    assert b.samples_per_s_inside(tmp_path, "digits", 1024, 200) == pytest.approx(628.5)
+
+
+def test_a_runs_writes_of_its_steps_fall_inside_the_run(tmp_path, run_app):
+    start = time.time()
+    proc, run_dir, _ = run_app("trainer.max_steps=200", "explain=0")
+    end = time.time()
+    assert proc.returncode == 0, proc.stderr
+    first, last = bench().written_at(run_dir, (99, 199))
+    assert start < first < last < end
