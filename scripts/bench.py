@@ -230,7 +230,8 @@ def plain_mlp(
     logdir: Path | None = None,
     monitor: bool = False,
 ) -> float:
-    """The MLP with SGD on the same batches, each moved to `device` as Lightning moves it;
+    """The MLP with SGD on the same batches, each copied from the host to `device` every step,
+    as Lightning copies it (Lightning's copy is `non_blocking`; this one, `.to()`, is not);
     returns seconds. Without `logdir`, a bare loop. With it, the loop also writes there what
     descentlab's run writes (but for what only the run's end writes, which a long and a short
     run share): train/loss and lr every step, val/loss and the data's metrics every VAL_EVERY

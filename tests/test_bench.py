@@ -162,10 +162,13 @@ def test_samples_per_s_inside_a_run_come_from_its_writes_of_steps_99_and_the_las
     assert b.samples_per_s_inside(tmp_path, "digits", 1024, 200) == pytest.approx(628.5)
 
 
-def test_a_runs_writes_of_its_steps_fall_inside_the_run(tmp_path, run_app):
+def test_a_run_writes_its_steps_50_at_a_time_as_they_end(tmp_path, run_app):
+    """Steps 0–49 written together, then 50–99 once 50 more steps have run: far longer apart
+    than the writes of one block, all within the run."""
     start = time.time()
     proc, run_dir, _ = run_app("trainer.max_steps=200", "explain=0")
     end = time.time()
     assert proc.returncode == 0, proc.stderr
-    first, last = bench().written_at(run_dir, (99, 199))
-    assert start < first < last < end
+    t0, t49, t50, t99, t199 = bench().written_at(run_dir, (0, 49, 50, 99, 199))
+    assert start < t0 <= t49 < t50 <= t99 < t199 < end
+    assert t50 - t49 > 10 * (t49 - t0)
