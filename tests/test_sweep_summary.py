@@ -3,9 +3,13 @@
 import csv
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
-from descentlab.sweep import collect, draw, summarize
+import pytest
+
+from descentlab.sweep import BASIC_LAUNCHER, collect, draw, summarize
 
 
 def job(sweep_dir: Path, num: int, **result) -> None:
@@ -113,3 +117,26 @@ def test_final_losses_that_hardly_differ_get_a_linear_axis(tmp_path):
     job(tmp_path, 0, params={"optimizer": "sgd"}, lr=0.1, status="ok", final_loss=0.0133595)
     job(tmp_path, 1, params={"optimizer": "adam"}, lr=0.1, status="ok", final_loss=0.0133596)
     assert draw(collect(tmp_path)).axes[0].get_yscale() == "linear"
+
+
+JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+STARTS = """
+import sys, threading
+from omegaconf import OmegaConf
+from descentlab.sweep import SweepSummary
+SweepSummary().on_multirun_start(OmegaConf.create({"hydra": {"launcher": {"_target_": "%s"}}}))
+for thread in threading.enumerate():
+    if thread is not threading.main_thread():
+        thread.join()
+print("matplotlib" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("launcher, imported", [(JOBLIB, True), (BASIC_LAUNCHER, False)])
+def test_a_sweep_whose_jobs_run_elsewhere_imports_matplotlib_as_it_starts(launcher, imported):
+    """So that the summary does not wait for it after the last job; with the basic launcher,
+    the jobs in this process import it themselves."""
+    done = subprocess.run(
+        [sys.executable, "-c", STARTS % launcher], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == str(imported)

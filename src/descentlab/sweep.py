@@ -6,8 +6,10 @@ if any job failed; `python scripts/summarize.py <sweep dir>` does it again from 
 """
 
 import csv
+import importlib
 import json
 import math
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,16 @@ from descentlab.console import typed
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+# the launcher that runs a sweep's jobs one after the other in this process
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+# what the summary draws and writes with, beyond this module's own imports
+SUMMARY_MODULES = (
+    "descentlab.figures",
+    "descentlab.events",
+    "descentlab.checksum",
+    "tensorboard.summary.writer.event_file_writer",
+)
 
 COLUMNS = [
     "job",
@@ -162,6 +174,13 @@ def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
 class SweepSummary(Callback):
     """At the end of a sweep: the summary, then a non-zero exit naming any failed jobs."""
 
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Where the jobs run in other processes (joblib, submitit, Ray), this one only waits for
+        them: it imports what the summary needs (matplotlib, 0.5 s) meanwhile, on a thread of
+        its own, rather than after the last job."""
+        if config.hydra.launcher._target_ != BASIC_LAUNCHER:
+            threading.Thread(target=import_modules, args=(SUMMARY_MODULES,), daemon=True).start()
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         results = summarize(sweep_dir)
@@ -173,6 +192,11 @@ class SweepSummary(Callback):
             names = "; ".join(f"job {r['job']} ({_params(r)}): {r.get('error')}" for r in failed)
             # SystemExit, not an Exception: Hydra turns a callback's exceptions into warnings
             raise SystemExit(f"descentlab: {len(failed)} of {len(results)} jobs failed: {names}")
+
+
+def import_modules(names: tuple[str, ...]) -> None:
+    for name in names:
+        importlib.import_module(name)
 
 
 def _params(result: dict[str, Any]) -> str:
