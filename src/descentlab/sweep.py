@@ -6,7 +6,6 @@ if any job failed; `python scripts/summarize.py <sweep dir>` does it again from 
 """
 
 import csv
-import importlib
 import json
 import math
 import threading
@@ -23,13 +22,6 @@ if TYPE_CHECKING:
 
 # the launcher that runs a sweep's jobs one after the other in this process
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
-# what the summary draws and writes with, beyond this module's own imports
-SUMMARY_MODULES = (
-    "descentlab.figures",
-    "descentlab.events",
-    "descentlab.checksum",
-    "tensorboard.summary.writer.event_file_writer",
-)
 
 COLUMNS = [
     "job",
@@ -148,10 +140,7 @@ def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
 
     No torch here: in a sweep whose jobs ran in other processes, the main process never
     imports it."""
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
-    from descentlab import checksum, events, figures
-
+    checksum, events, figures, EventFileWriter = summary_modules()
     checksum.install()
     results = collect(sweep_dir)
     if not results:
@@ -179,7 +168,7 @@ class SweepSummary(Callback):
         them: it imports what the summary needs (matplotlib, 0.5 s) meanwhile, on a thread of
         its own, rather than after the last job."""
         if config.hydra.launcher._target_ != BASIC_LAUNCHER:
-            threading.Thread(target=import_modules, args=(SUMMARY_MODULES,), daemon=True).start()
+            threading.Thread(target=summary_modules, daemon=True).start()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -194,9 +183,13 @@ class SweepSummary(Callback):
             raise SystemExit(f"descentlab: {len(failed)} of {len(results)} jobs failed: {names}")
 
 
-def import_modules(names: tuple[str, ...]) -> None:
-    for name in names:
-        importlib.import_module(name)
+def summary_modules() -> tuple[Any, ...]:
+    """What the summary draws and writes with, imported on first use (matplotlib: 0.5 s)."""
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    from descentlab import checksum, events, figures
+
+    return checksum, events, figures, EventFileWriter
 
 
 def _params(result: dict[str, Any]) -> str:
