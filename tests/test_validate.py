@@ -445,6 +445,14 @@ def test_informational_flags_print_any_config_that_composes():
             "hydra.launcher.batch_size='0': must be auto or an integer ≥ 1",
         ),
         (
+            "seed=0,1 hydra/launcher=joblib hydra.launcher.pre_dispatch=0",
+            "hydra.launcher.pre_dispatch='0': must be all, an integer ≥ 1, n_jobs or k*n_jobs",
+        ),
+        (
+            "seed=0,1 hydra/launcher=joblib hydra.launcher.pre_dispatch=-1",
+            "hydra.launcher.pre_dispatch='-1': must be all, an integer ≥ 1, n_jobs or k*n_jobs",
+        ),
+        (
             "seed=0,1 hydra/launcher=joblib hydra.launcher.prefer=fast",
             "hydra.launcher.prefer=fast: must be one of processes, threads",
         ),
@@ -490,6 +498,9 @@ def test_a_sweep_checks_each_value_it_sets_or_sweeps_before_it_starts(
 def test_a_sweepers_and_a_launchers_own_settings_that_work_pass(tmp_path: Path):
     sweep = ["-m", f"hydra.sweep.dir={tmp_path}"]
     precheck([*sweep, "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.batch_size=4"])
+    for pre_dispatch in ("all", "8", "n_jobs", "2*n_jobs", "3 * n_jobs"):  # as joblib reads it
+        joblib = ["hydra/launcher=joblib", f"hydra.launcher.pre_dispatch={pre_dispatch}"]
+        precheck([*sweep, "seed=0,1", *joblib])
     precheck([*sweep, "hydra/sweeper=optuna", "optimizer.lr=interval(0.01,1)"])  # its enum
     precheck([*sweep, "experiment=search", "hydra.sweeper.direction=maximize"])
 

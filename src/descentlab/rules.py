@@ -6,6 +6,7 @@ line naming the key (`optimizer.lr=-1: must be a number > 0`).
 """
 
 import math
+import re
 from collections.abc import Callable, Iterable
 from pathlib import PurePath
 from typing import Any
@@ -187,6 +188,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "hydra.launcher.batch_size": (  # text in the plugin's schema: '4'
         lambda v: v == "auto" or (str(v).isdigit() and int(v) >= 1),
         "auto or an integer ≥ 1 (jobs sent to a worker at a time)",
+    ),
+    "hydra.launcher.pre_dispatch": (  # text in the plugin's schema: '2*n_jobs'
+        lambda v: re.fullmatch(r"all|[1-9]\d*|([1-9]\d* *\* *)?n_jobs", str(v)) is not None,
+        "all, an integer ≥ 1, n_jobs or k*n_jobs (jobs queued for the workers at once)",
     ),
     "hydra.launcher.prefer": one_of("processes", "threads"),
     "hydra.launcher.timeout_min": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1 (minutes)"),
