@@ -1,23 +1,67 @@
-"""Which device a job trains on, so that parallel sweep jobs do not share a GPU."""
+"""Which device a job trains on, so that sweep jobs running side by side do not share a GPU."""
+
+import os
+import tempfile
+from functools import cache
 
 from omegaconf import OmegaConf
 
+HELD: list[int] = []  # the claimed GPUs' lock files, open for as long as the process lives
 
-def device_for_job(job: int | None, gpus: int) -> int | list[int]:
-    """[job mod gpus] in a sweep with GPUs visible (Lightning's `devices=[k]`: GPU k), else 1.
 
-    Jobs running at the same time get distinct GPUs as long as no more of them run at once than
-    there are GPUs. Where the launcher makes one GPU visible per job (Ray, SLURM) this is [0].
+def device_for_job(job: int | None, gpus: int, held: int | None = None) -> int | list[int]:
+    """In a sweep with GPUs visible, Lightning's `devices=[k]` (GPU k): the GPU this process
+    holds, else GPU (job mod gpus); outside a sweep, or without GPUs, 1.
+
+    A launcher's workers do not run consecutive jobs side by side (joblib sends each a batch of
+    them), so a job number alone does not keep them apart; a GPU each process holds does.
     """
     if job is None or gpus < 1:
         return 1
-    return [job % gpus]
+    return [job % gpus if held is None else held]
+
+
+@cache
+def claim(gpu_ids: tuple[str, ...], lock_dir: str) -> int | None:
+    """The index of the first of these GPUs that no other process on this machine holds, held
+    from then until this process ends (a lock on a file per GPU, which the system releases
+    however the process ends); None where every one is held, or locks are not to be had."""
+    try:
+        import fcntl
+
+        os.makedirs(lock_dir, exist_ok=True)
+    except (ImportError, OSError):  # not POSIX, or no place for the lock files
+        return None
+    for index, gpu in enumerate(gpu_ids):
+        try:
+            fd = os.open(os.path.join(lock_dir, f"{gpu}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # another process holds this GPU
+            os.close(fd)
+            continue
+        HELD.append(fd)
+        return index
+    return None
 
 
 def job_devices() -> int | list[int]:
-    """The `${descentlab.job_devices:}` resolver: device_for_job for the running Hydra job."""
+    """The `${descentlab.job_devices:}` resolver: device_for_job for the running Hydra job, with
+    the GPU its process claims where more than one is visible (Ray and SLURM make one visible per
+    job: GPU 0)."""
     import torch
     from hydra.core.hydra_config import HydraConfig
 
     job = OmegaConf.select(HydraConfig.get(), "job.num", default=None)
-    return device_for_job(job, torch.cuda.device_count())
+    gpus = torch.cuda.device_count()
+    held = None
+    if job is not None and gpus > 1:
+        # by UUID: processes that see the GPUs in another order, or others of them, agree
+        ids = tuple(
+            str(getattr(torch.cuda.get_device_properties(k), "uuid", k)) for k in range(gpus)
+        )
+        user = os.getuid() if hasattr(os, "getuid") else ""  # a dir per user: theirs to write
+        held = claim(ids, os.path.join(tempfile.gettempdir(), f"descentlab-gpus-{user}"))
+    return device_for_job(job, gpus, held)
