@@ -545,6 +545,21 @@ def test_a_flag_hydra_does_not_have_is_one_line(check, flags, expected):
     assert "\n" not in message
 
 
+def test_two_of_hydras_modes_at_once_are_one_line():
+    """-m with --cfg (or --info, --run …): Hydra's own refusal is a ValueError's traceback."""
+    for flags, given in (
+        (["-m", "--cfg", "job"], "--multirun with --cfg"),
+        (["--cfg", "job", "--info", "all"], "--cfg with --info"),
+    ):
+        with pytest.raises(Exception) as caught:
+            precheck([*flags, "optimizer.lr=0.1,1"])
+        assert one_line(caught.value) == (
+            f"{given}: Hydra runs one of --run, --multirun, --cfg, --info, --shell-completion "
+            "at a time"
+        )
+    precheck(["--cfg", "job", "optimizer.lr=0.1"])  # one at a time passes
+
+
 def test_several_nodes_where_no_cluster_started_this_process_are_refused(check, monkeypatch):
     """Lightning would wait in its first collective call for nodes that never come."""
     from descentlab.validate import STARTED_ON_NODES

@@ -154,6 +154,16 @@ def precheck(argv: list[str]) -> None:
     informational flags (--cfg, --help) the overrides are composed only, and without
     overrides (the quick `descentlab --cfg job`) not at all."""
     args = parse_args(argv)
+    modes = {
+        "--run": args.run,
+        "--multirun": args.multirun,
+        "--cfg": args.cfg,
+        "--info": args.info,
+        "--shell-completion": args.shell_completion,
+    }
+    given = [flag for flag, value in modes.items() if value]
+    if len(given) > 1:  # Hydra's own refusal is a traceback
+        raise ConfigError(f"{' with '.join(given)}: Hydra runs one of {', '.join(modes)} at a time")
     informational = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
     custom = args.config_path or args.config_name or args.config_dir or args.experimental_rerun
     if custom:
