@@ -1,7 +1,6 @@
 """Which device a job trains on, so that sweep jobs running side by side do not share a GPU."""
 
 import os
-import tempfile
 from functools import cache
 
 from omegaconf import OmegaConf
@@ -51,6 +50,8 @@ def job_devices() -> int | list[int]:
     """The `${descentlab.job_devices:}` resolver: device_for_job for the running Hydra job, with
     the GPU its process claims where more than one is visible (Ray and SLURM make one visible per
     job: GPU 0)."""
+    import tempfile
+
     import torch
     from hydra.core.hydra_config import HydraConfig
 
