@@ -1,6 +1,9 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from descentlab.devices import device_for_job
 
@@ -27,30 +30,62 @@ sys.stdin.read()
 """
 
 
-def test_processes_side_by_side_claim_distinct_gpus_until_they_end(tmp_path):
-    def start() -> tuple[subprocess.Popen, str]:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", HOLD, str(tmp_path / "locks")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        return proc, proc.stdout.readline().strip()
+def hold(lock_dir: Path, gpus: str = '("GPU-a", "GPU-b")') -> tuple[subprocess.Popen, str]:
+    """A process holding a GPU (or None), and which: HOLD, started and heard from."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD.replace('("GPU-a", "GPU-b")', gpus), str(lock_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return proc, proc.stdout.readline().strip()
 
-    first, second, third = start(), start(), start()
+
+@pytest.fixture
+def claims():
+    """This process's claims, released after the test (the lock files closed)."""
+    from descentlab import devices
+
+    yield devices
+    for fd in devices.HELD:
+        os.close(fd)
+    devices.HELD.clear()
+    devices.CLAIMED.clear()
+
+
+def test_processes_side_by_side_claim_distinct_gpus_until_they_end(tmp_path):
+    started = [hold(tmp_path), hold(tmp_path), hold(tmp_path)]
     try:
-        assert [first[1], second[1], third[1]] == ["0", "1", "None"]  # the third shares
-        first[0].stdin.close()
-        assert first[0].wait(timeout=60) == 0
-        fourth = start()  # what the first held is free again
-        assert fourth[1] == "0"
-        fourth[0].stdin.close()
+        assert [said for _, said in started] == ["0", "1", "None"]  # the third shares
+        started[0][0].stdin.close()
+        assert started[0][0].wait(timeout=60) == 0
+        started.append(hold(tmp_path))  # what the first held is free again
+        assert started[-1][1] == "0"
     finally:
-        for proc, _ in (first, second, third):
+        for proc, _ in started:
             proc.kill()
 
 
-def test_a_sweep_job_claims_a_gpu_by_its_uuid(tmp_path, monkeypatch):
+def test_a_process_that_found_every_gpu_held_asks_again(tmp_path, claims):
+    others = [hold(tmp_path), hold(tmp_path)]
+    try:
+        assert claims.claim(("GPU-a", "GPU-b"), str(tmp_path)) is None
+        others[1][0].kill()
+        assert others[1][0].wait(timeout=60) != 0
+        assert claims.claim(("GPU-a", "GPU-b"), str(tmp_path)) == 1  # freed: taken now
+        assert claims.claim(("GPU-a", "GPU-b"), str(tmp_path)) == 1  # and kept
+    finally:
+        for proc, _ in others:
+            proc.kill()
+
+
+def test_no_gpu_is_claimed_in_another_users_dir(tmp_path, claims, monkeypatch):
+    monkeypatch.setattr(os, "getuid", lambda: os.stat(tmp_path).st_uid + 1)
+    assert claims.claim(("GPU-a", "GPU-b"), str(tmp_path)) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sweep_job_claims_a_gpu_by_its_uuid(tmp_path, claims, monkeypatch):
     """Two GPUs visible, as to joblib's workers: GPU-x is held by another process (one that sees
     it as its GPU 0, as CUDA_VISIBLE_DEVICES may order them), so this job takes GPU-y."""
     import tempfile
@@ -60,35 +95,20 @@ def test_a_sweep_job_claims_a_gpu_by_its_uuid(tmp_path, monkeypatch):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    from descentlab import devices
-
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(
-        HydraConfig, "get", staticmethod(lambda: OmegaConf.create({"job": {"num": 6}}))
-    )
+    job = OmegaConf.create({"job": {"num": 6}})
+    monkeypatch.setattr(HydraConfig, "get", staticmethod(lambda: job))
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     uuids = {0: "GPU-x", 1: "GPU-y"}
-    monkeypatch.setattr(
-        torch.cuda, "get_device_properties", lambda k: SimpleNamespace(uuid=uuids[k])
-    )
-    lock_dir = tmp_path / f"descentlab-gpus-{os.getuid()}"
-    other = subprocess.Popen(
-        [sys.executable, "-c", HOLD.replace('("GPU-a", "GPU-b")', '("GPU-x",)'), str(lock_dir)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    devices.claim.cache_clear()
+    properties = lambda k: SimpleNamespace(uuid=uuids[k])  # noqa: E731
+    monkeypatch.setattr(torch.cuda, "get_device_properties", properties)
+    other = hold(tmp_path / f"descentlab-gpus-{os.getuid()}", '("GPU-x",)')
     try:
-        assert other.stdout.readline().strip() == "0"
-        assert devices.job_devices() == [1]
-        assert devices.job_devices() == [1]  # held for the process's next jobs too
+        assert other[1] == "0"
+        assert claims.job_devices() == [1]
+        assert claims.job_devices() == [1]  # held for the process's next jobs too
     finally:
-        other.kill()
-        for fd in devices.HELD:
-            os.close(fd)
-        devices.HELD.clear()
-        devices.claim.cache_clear()
+        other[0].kill()
 
 
 def test_one_visible_gpu_per_job_is_always_gpu_0():

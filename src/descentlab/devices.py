@@ -1,11 +1,13 @@
 """Which device a job trains on, so that sweep jobs running side by side do not share a GPU."""
 
 import os
-from functools import cache
 
 from omegaconf import OmegaConf
 
-HELD: list[int] = []  # the claimed GPUs' lock files, open for as long as the process lives
+# The GPU this process holds, by the GPUs it was chosen from, and the lock files that hold it:
+# open for as long as the process lives.
+CLAIMED: dict[tuple[tuple[str, ...], str], int] = {}
+HELD: list[int] = []
 
 
 def device_for_job(job: int | None, gpus: int, held: int | None = None) -> int | list[int]:
@@ -20,20 +22,25 @@ def device_for_job(job: int | None, gpus: int, held: int | None = None) -> int |
     return [job % gpus if held is None else held]
 
 
-@cache
 def claim(gpu_ids: tuple[str, ...], lock_dir: str) -> int | None:
-    """The index of the first of these GPUs that no other process on this machine holds, held
-    from then until this process ends (a lock on a file per GPU, which the system releases
-    however the process ends); None where every one is held, or locks are not to be had."""
+    """The index of the first of these GPUs that no other process of this user holds, held from
+    then until this process ends (a lock on a file per GPU, which the system releases however
+    the process ends); None where every one is held (asked again at the next job), or where
+    file locks are not to be had."""
+    if (gpu_ids, lock_dir) in CLAIMED:
+        return CLAIMED[gpu_ids, lock_dir]
     try:
         import fcntl
 
-        os.makedirs(lock_dir, exist_ok=True)
+        os.makedirs(lock_dir, mode=0o700, exist_ok=True)
+        if os.stat(lock_dir).st_uid != os.getuid():  # someone else's dir: not to be trusted
+            return None
     except (ImportError, OSError):  # not POSIX, or no place for the lock files
         return None
     for index, gpu in enumerate(gpu_ids):
+        path = os.path.join(lock_dir, f"{gpu}.lock")
         try:
-            fd = os.open(os.path.join(lock_dir, f"{gpu}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError:
             return None
         try:
@@ -42,14 +49,16 @@ def claim(gpu_ids: tuple[str, ...], lock_dir: str) -> int | None:
             os.close(fd)
             continue
         HELD.append(fd)
+        CLAIMED[gpu_ids, lock_dir] = index
         return index
     return None
 
 
 def job_devices() -> int | list[int]:
     """The `${descentlab.job_devices:}` resolver: device_for_job for the running Hydra job, with
-    the GPU its process claims where more than one is visible (Ray and SLURM make one visible per
-    job: GPU 0)."""
+    the GPU its process claims where more than one is visible (reading the GPUs' UUIDs starts
+    CUDA in the process, as training on one would). Ray with `num_gpus=1` and SLURM with
+    `gpus_per_node=1` make one GPU visible per job: GPU 0."""
     import tempfile
 
     import torch
@@ -63,6 +72,9 @@ def job_devices() -> int | list[int]:
         ids = tuple(
             str(getattr(torch.cuda.get_device_properties(k), "uuid", k)) for k in range(gpus)
         )
-        user = os.getuid() if hasattr(os, "getuid") else ""  # a dir per user: theirs to write
-        held = claim(ids, os.path.join(tempfile.gettempdir(), f"descentlab-gpus-{user}"))
+        try:
+            user = os.getuid() if hasattr(os, "getuid") else ""  # a dir per user: theirs
+            held = claim(ids, os.path.join(tempfile.gettempdir(), f"descentlab-gpus-{user}"))
+        except OSError:  # no temp dir to be had
+            held = None
     return device_for_job(job, gpus, held)
