@@ -446,11 +446,11 @@ def test_informational_flags_print_any_config_that_composes():
         ),
         (
             "seed=0,1 hydra/launcher=joblib hydra.launcher.pre_dispatch=0",
-            "hydra.launcher.pre_dispatch='0': must be all, an integer ≥ 1, n_jobs or k*n_jobs",
+            "hydra.launcher.pre_dispatch='0': must be all, or a number ≥ 1 of jobs queued",
         ),
         (
-            "seed=0,1 hydra/launcher=joblib hydra.launcher.pre_dispatch=-1",
-            "hydra.launcher.pre_dispatch='-1': must be all, an integer ≥ 1, n_jobs or k*n_jobs",
+            "seed=0,1 hydra/launcher=joblib hydra.launcher.pre_dispatch=n_jobs**99",
+            "hydra.launcher.pre_dispatch=n_jobs**99: must be all, or a number ≥ 1 of jobs",
         ),
         (
             "seed=0,1 hydra/launcher=joblib hydra.launcher.prefer=fast",
@@ -498,7 +498,7 @@ def test_a_sweep_checks_each_value_it_sets_or_sweeps_before_it_starts(
 def test_a_sweepers_and_a_launchers_own_settings_that_work_pass(tmp_path: Path):
     sweep = ["-m", f"hydra.sweep.dir={tmp_path}"]
     precheck([*sweep, "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.batch_size=4"])
-    for pre_dispatch in ("all", "8", "n_jobs", "2*n_jobs", "3 * n_jobs"):  # as joblib reads it
+    for pre_dispatch in ("all", "8", "2*n_jobs", "3 * n_jobs", "1.5*n_jobs", "n_jobs*2+1"):
         joblib = ["hydra/launcher=joblib", f"hydra.launcher.pre_dispatch={pre_dispatch}"]
         precheck([*sweep, "seed=0,1", *joblib])
     precheck([*sweep, "hydra/sweeper=optuna", "optimizer.lr=interval(0.01,1)"])  # its enum
@@ -558,6 +558,7 @@ def test_two_of_hydras_modes_at_once_are_one_line():
             "at a time"
         )
     precheck(["--cfg", "job", "optimizer.lr=0.1"])  # one at a time passes
+    precheck(["--help", "-m", "--cfg", "job"])  # help first, as Hydra prints it
 
 
 def test_several_nodes_where_no_cluster_started_this_process_are_refused(check, monkeypatch):

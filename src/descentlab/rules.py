@@ -5,8 +5,8 @@ A rule is a test and the words for what it allows; `check_value` turns a failed 
 line naming the key (`optimizer.lr=-1: must be a number > 0`).
 """
 
+import ast
 import math
-import re
 from collections.abc import Callable, Iterable
 from pathlib import PurePath
 from typing import Any
@@ -42,6 +42,30 @@ def is_inside(v: Any) -> bool:
     return v is None or (
         isinstance(v, str) and not PurePath(v).is_absolute() and ".." not in PurePath(v).parts
     )
+
+
+def is_pre_dispatch(v: Any) -> bool:
+    """joblib's: all, or arithmetic in n_jobs (+ − × ÷) that comes to 1 or more, at n_jobs 1."""
+    if v == "all":
+        return True
+    try:
+        tree = ast.parse(str(v).replace("n_jobs", "1"), mode="eval")
+    except SyntaxError:
+        return False
+    allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant)
+    operators = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.USub, ast.UAdd)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.operator | ast.unaryop):
+            if not isinstance(node, operators):
+                return False
+        elif not isinstance(node, allowed) or (
+            isinstance(node, ast.Constant) and not is_number(node.value)
+        ):
+            return False
+    try:
+        return eval(compile(tree, "pre_dispatch", "eval"), {"__builtins__": {}}) >= 1
+    except ArithmeticError:
+        return False
 
 
 def one_of(*options: Any) -> tuple[Callable[[Any], bool], str]:
@@ -190,8 +214,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "auto or an integer ≥ 1 (jobs sent to a worker at a time)",
     ),
     "hydra.launcher.pre_dispatch": (  # text in the plugin's schema: '2*n_jobs'
-        lambda v: re.fullmatch(r"all|[1-9]\d*|([1-9]\d* *\* *)?n_jobs", str(v)) is not None,
-        "all, an integer ≥ 1, n_jobs or k*n_jobs (jobs queued for the workers at once)",
+        is_pre_dispatch,
+        "all, or a number ≥ 1 of jobs queued for the workers at once, in n_jobs or not (2*n_jobs)",
     ),
     "hydra.launcher.prefer": one_of("processes", "threads"),
     "hydra.launcher.timeout_min": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1 (minutes)"),
