@@ -30,15 +30,27 @@ sys.stdin.read()
 """
 
 
-def hold(lock_dir: Path, gpus: str = '("GPU-a", "GPU-b")') -> tuple[subprocess.Popen, str]:
-    """A process holding a GPU (or None), and which: HOLD, started and heard from."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLD.replace('("GPU-a", "GPU-b")', gpus), str(lock_dir)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    return proc, proc.stdout.readline().strip()
+@pytest.fixture
+def hold():
+    """Start HOLD: a process holding a GPU (or None), and which; all stopped after the test."""
+    started: list[subprocess.Popen] = []
+
+    def start(lock_dir: Path, gpus: str = '("GPU-a", "GPU-b")') -> tuple[subprocess.Popen, str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD.replace('("GPU-a", "GPU-b")', gpus), str(lock_dir)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        started.append(proc)
+        return proc, proc.stdout.readline().strip()
+
+    yield start
+    for proc in started:
+        proc.kill()
+        proc.wait(timeout=60)
+        proc.stdin.close()
+        proc.stdout.close()
 
 
 @pytest.fixture
@@ -53,39 +65,42 @@ def claims():
     devices.CLAIMED.clear()
 
 
-def test_processes_side_by_side_claim_distinct_gpus_until_they_end(tmp_path):
+def test_processes_side_by_side_claim_distinct_gpus_until_they_end(tmp_path, hold):
     started = [hold(tmp_path), hold(tmp_path), hold(tmp_path)]
-    try:
-        assert [said for _, said in started] == ["0", "1", "None"]  # the third shares
-        started[0][0].stdin.close()
-        assert started[0][0].wait(timeout=60) == 0
-        started.append(hold(tmp_path))  # what the first held is free again
-        assert started[-1][1] == "0"
-    finally:
-        for proc, _ in started:
-            proc.kill()
+    assert [said for _, said in started] == ["0", "1", "None"]  # the third shares
+    started[0][0].stdin.close()
+    assert started[0][0].wait(timeout=60) == 0
+    assert hold(tmp_path)[1] == "0"  # what the first held is free again
 
 
-def test_a_process_that_found_every_gpu_held_asks_again(tmp_path, claims):
-    others = [hold(tmp_path), hold(tmp_path)]
-    try:
-        assert claims.claim(("GPU-a", "GPU-b"), str(tmp_path)) is None
-        others[1][0].kill()
-        assert others[1][0].wait(timeout=60) != 0
-        assert claims.claim(("GPU-a", "GPU-b"), str(tmp_path)) == 1  # freed: taken now
-        assert claims.claim(("GPU-a", "GPU-b"), str(tmp_path)) == 1  # and kept
-    finally:
-        for proc, _ in others:
-            proc.kill()
-
-
-def test_no_gpu_is_claimed_in_another_users_dir(tmp_path, claims, monkeypatch):
-    monkeypatch.setattr(os, "getuid", lambda: os.stat(tmp_path).st_uid + 1)
+def test_a_process_that_found_every_gpu_held_asks_again(tmp_path, claims, hold):
+    _, (second, _) = hold(tmp_path), hold(tmp_path)
     assert claims.claim(("GPU-a", "GPU-b"), str(tmp_path)) is None
-    assert list(tmp_path.iterdir()) == []
+    second.kill()
+    assert second.wait(timeout=60) != 0
+    assert claims.claim(("GPU-a", "GPU-b"), str(tmp_path)) == 1  # freed: taken now
+    assert claims.claim(("GPU-a", "GPU-b"), str(tmp_path)) == 1  # and kept
 
 
-def test_a_sweep_job_claims_a_gpu_by_its_uuid(tmp_path, claims, monkeypatch):
+def test_no_gpu_is_claimed_in_another_users_dir_nor_through_a_link(tmp_path, claims, monkeypatch):
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "target", target_is_directory=True)
+    (tmp_path / "target").mkdir()
+    assert claims.claim(("GPU-a", "GPU-b"), str(link)) is None
+    monkeypatch.setattr(os, "geteuid", lambda: os.stat(tmp_path).st_uid + 1)
+    assert claims.claim(("GPU-a", "GPU-b"), str(tmp_path / "theirs")) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "target", "theirs"]
+    assert list((tmp_path / "target").iterdir()) == list((tmp_path / "theirs").iterdir()) == []
+
+
+def test_a_lock_dir_others_could_write_is_made_the_users_alone(tmp_path, claims):
+    (tmp_path / "locks").mkdir(mode=0o777)
+    os.chmod(tmp_path / "locks", 0o777)
+    assert claims.claim(("GPU-a",), str(tmp_path / "locks")) == 0
+    assert os.stat(tmp_path / "locks").st_mode & 0o777 == 0o700
+
+
+def test_a_sweep_job_claims_a_gpu_by_its_uuid(tmp_path, claims, hold, monkeypatch):
     """Two GPUs visible, as to joblib's workers: GPU-x is held by another process (one that sees
     it as its GPU 0, as CUDA_VISIBLE_DEVICES may order them), so this job takes GPU-y."""
     import tempfile
@@ -102,13 +117,9 @@ def test_a_sweep_job_claims_a_gpu_by_its_uuid(tmp_path, claims, monkeypatch):
     uuids = {0: "GPU-x", 1: "GPU-y"}
     properties = lambda k: SimpleNamespace(uuid=uuids[k])  # noqa: E731
     monkeypatch.setattr(torch.cuda, "get_device_properties", properties)
-    other = hold(tmp_path / f"descentlab-gpus-{os.getuid()}", '("GPU-x",)')
-    try:
-        assert other[1] == "0"
-        assert claims.job_devices() == [1]
-        assert claims.job_devices() == [1]  # held for the process's next jobs too
-    finally:
-        other[0].kill()
+    assert hold(tmp_path / f"descentlab-gpus-{os.geteuid()}", '("GPU-x",)')[1] == "0"
+    assert claims.job_devices() == [1]
+    assert claims.job_devices() == [1]  # held for the process's next jobs too
 
 
 def test_one_visible_gpu_per_job_is_always_gpu_0():

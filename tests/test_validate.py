@@ -545,6 +545,17 @@ def test_a_flag_hydra_does_not_have_is_one_line(check, flags, expected):
     assert "\n" not in message
 
 
+def test_pre_dispatch_is_read_as_joblib_reads_it_and_any_text_is_a_yes_or_no():
+    from descentlab.rules import is_pre_dispatch
+
+    for text in ("all", "8", "2*n_jobs", "3 * n_jobs", "1.5*n_jobs", "n_jobs*2+1", "n_jobs//1"):
+        assert is_pre_dispatch(text), text
+    too_long = ("1" + "0" * 400, "+".join(["1"] * 100_000), "-" * 100_000 + "1")
+    for text in ("0", "-1", "2000000", "1e308*10", "n_jobs**99", "n_jobs%2", "abc", *too_long):
+        assert not is_pre_dispatch(text), text[:40]
+    assert not is_pre_dispatch("__import__('os').getcwd()")  # no names, no calls
+
+
 def test_two_of_hydras_modes_at_once_are_one_line():
     """-m with --cfg (or --info, --run …): Hydra's own refusal is a ValueError's traceback."""
     for flags, given in (

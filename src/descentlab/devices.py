@@ -1,6 +1,7 @@
 """Which device a job trains on, so that sweep jobs running side by side do not share a GPU."""
 
 import os
+import stat
 
 from omegaconf import OmegaConf
 
@@ -33,8 +34,11 @@ def claim(gpu_ids: tuple[str, ...], lock_dir: str) -> int | None:
         import fcntl
 
         os.makedirs(lock_dir, mode=0o700, exist_ok=True)
-        if os.stat(lock_dir).st_uid != os.getuid():  # someone else's dir: not to be trusted
-            return None
+        made = os.lstat(lock_dir)
+        if not stat.S_ISDIR(made.st_mode) or made.st_uid != os.geteuid():
+            return None  # a link, or someone else's dir: not to be trusted
+        if made.st_mode & 0o077:
+            os.chmod(lock_dir, 0o700)  # ours: no one else to remove or hold its lock files
     except (ImportError, OSError):  # not POSIX, or no place for the lock files
         return None
     for index, gpu in enumerate(gpu_ids):
@@ -73,7 +77,7 @@ def job_devices() -> int | list[int]:
             str(getattr(torch.cuda.get_device_properties(k), "uuid", k)) for k in range(gpus)
         )
         try:
-            user = os.getuid() if hasattr(os, "getuid") else ""  # a dir per user: theirs
+            user = os.geteuid() if hasattr(os, "geteuid") else ""  # a dir per user: theirs
             held = claim(ids, os.path.join(tempfile.gettempdir(), f"descentlab-gpus-{user}"))
         except OSError:  # no temp dir to be had
             held = None

@@ -45,12 +45,15 @@ def is_inside(v: Any) -> bool:
 
 
 def is_pre_dispatch(v: Any) -> bool:
-    """joblib's: all, or arithmetic in n_jobs (+ − × ÷) that comes to 1 or more, at n_jobs 1."""
+    """joblib's: all, or arithmetic in n_jobs (+ − × ÷, up to 30 characters) that comes to
+    between 1 and a million, at n_jobs 1."""
     if v == "all":
         return True
+    if len(str(v)) > 30:
+        return False
     try:
         tree = ast.parse(str(v).replace("n_jobs", "1"), mode="eval")
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant)
     operators = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.USub, ast.UAdd)
@@ -63,8 +66,8 @@ def is_pre_dispatch(v: Any) -> bool:
         ):
             return False
     try:
-        return eval(compile(tree, "pre_dispatch", "eval"), {"__builtins__": {}}) >= 1
-    except ArithmeticError:
+        return 1 <= eval(compile(tree, "pre_dispatch", "eval"), {"__builtins__": {}}) <= 1e6
+    except (ArithmeticError, ValueError, RecursionError, MemoryError):
         return False
 
 
