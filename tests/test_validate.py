@@ -453,8 +453,8 @@ def test_informational_flags_print_any_config_that_composes():
             "hydra.launcher.pre_dispatch=n_jobs**99: must be all, or a number ≥ 1 of jobs",
         ),
         (
-            "seed=0,1 hydra/launcher=joblib hydra.launcher.prefer=fast",
-            "hydra.launcher.prefer=fast: must be one of processes, threads",
+            "seed=0,1 hydra/launcher=joblib hydra.launcher.prefer=threads",
+            "hydra.launcher.prefer=threads: must be processes (Hydra's joblib launcher always",
         ),
         (
             "seed=0,1 hydra/launcher=submitit_local hydra.launcher.timeout_min=0",

@@ -220,7 +220,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         is_pre_dispatch,
         "all, or a number ≥ 1 of jobs queued for the workers at once, in n_jobs or not (2*n_jobs)",
     ),
-    "hydra.launcher.prefer": one_of("processes", "threads"),
+    "hydra.launcher.prefer": (  # Hydra's joblib launcher names loky, so joblib ignores threads
+        lambda v: v == "processes",
+        "processes (Hydra's joblib launcher always runs jobs in loky's processes)",
+    ),
     "hydra.launcher.timeout_min": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1 (minutes)"),
     "hydra.launcher.n_jobs": (
         lambda v: is_int(v) and v != 0,

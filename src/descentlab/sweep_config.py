@@ -82,7 +82,7 @@ class SweepConfigLoader(ConfigLoaderImpl):
         plain = [o for o, kind in zip(parsed, shape, strict=True) if isinstance(kind, tuple)]
         this_sweep = (str(self.config_search_path), *sweep(master_config))
         key = (this_sweep, shape)
-        with LOCK:  # joblib's threads (prefer: threads) share it
+        with LOCK:  # a launcher that loads configs from threads would share it
             if any(kept[0] != this_sweep for kept in COMPOSED):
                 COMPOSED.clear()  # another sweep's
             base = COMPOSED.get(key)
