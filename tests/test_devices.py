@@ -59,9 +59,8 @@ def claims():
     from descentlab import devices
 
     yield devices
-    for fd in devices.HELD:
+    for _, fd in devices.CLAIMED.values():
         os.close(fd)
-    devices.HELD.clear()
     devices.CLAIMED.clear()
 
 

@@ -51,7 +51,11 @@ def sweeper(loader, compose=None) -> grid_sweeper.GridSweeper:
     sweeper = grid_sweeper.GridSweeper(max_batch_size=None)
     sweeper.config = loader.load_configuration("config", [], run_mode=RunMode.MULTIRUN)
     if compose is not None:
-        loader = SimpleNamespace(list_groups=loader.list_groups, load_sweep_config=compose)
+        loader = SimpleNamespace(
+            get_search_path=loader.get_search_path,
+            list_groups=loader.list_groups,
+            load_sweep_config=compose,
+        )
     sweeper.hydra_context = SimpleNamespace(config_loader=loader)
     return sweeper
 

@@ -5,10 +5,9 @@ import stat
 
 from omegaconf import OmegaConf
 
-# The GPU this process holds, by the GPUs it was chosen from, and the lock files that hold it:
-# open for as long as the process lives.
-CLAIMED: dict[tuple[tuple[str, ...], str], int] = {}
-HELD: list[int] = []
+# The GPU this process holds, by the GPUs and lock dir it was chosen from: its index, and the
+# lock file that holds it, open for as long as the process lives.
+CLAIMED: dict[tuple[tuple[str, ...], str], tuple[int, int]] = {}
 
 
 def device_for_job(job: int | None, gpus: int, held: int | None = None) -> int | list[int]:
@@ -29,7 +28,7 @@ def claim(gpu_ids: tuple[str, ...], lock_dir: str) -> int | None:
     the process ends); None where every one is held (asked again at the next job), or where
     file locks are not to be had."""
     if (gpu_ids, lock_dir) in CLAIMED:
-        return CLAIMED[gpu_ids, lock_dir]
+        return CLAIMED[gpu_ids, lock_dir][0]
     try:
         import fcntl
 
@@ -52,8 +51,7 @@ def claim(gpu_ids: tuple[str, ...], lock_dir: str) -> int | None:
         except OSError:  # another process holds this GPU
             os.close(fd)
             continue
-        HELD.append(fd)
-        CLAIMED[gpu_ids, lock_dir] = index
+        CLAIMED[gpu_ids, lock_dir] = index, fd
         return index
     return None
 

@@ -65,14 +65,19 @@ def checked_as(loader: ConfigLoader) -> Callable[[str], Hashable]:
     return check
 
 
+def cached_check(loader: ConfigLoader) -> Callable[[str], Hashable]:
+    """`checked_as`, kept per search path and process, for the sweeper and the loader alike: a
+    joblib worker gets a fresh loader with every batch of jobs, and each would list the config
+    groups again."""
+    path = str(loader.get_search_path())
+    if path not in CHECKS:
+        CHECKS[path] = cache(checked_as(loader))
+    return CHECKS[path]
+
+
 class SweepConfigLoader(ConfigLoaderImpl):
     def check(self, override: str) -> Hashable:
-        """`checked_as`, kept per search path and process: a joblib worker gets a fresh loader
-        with every batch of jobs, and each would list the config groups again."""
-        path = str(self.config_search_path)
-        if path not in CHECKS:
-            CHECKS[path] = cache(checked_as(self))
-        return CHECKS[path](override)
+        return cached_check(self)(override)
 
     def load_sweep_config(
         self, master_config: DictConfig, sweep_overrides: list[str]

@@ -20,7 +20,6 @@ its job starts.
 
 import os
 from collections.abc import Callable, Hashable, Sequence
-from functools import cache
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -30,7 +29,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from descentlab.cli import one_line
-from descentlab.sweep_config import SweepConfigLoader, checked_as
+from descentlab.sweep_config import SweepConfigLoader, cached_check
 
 
 class GridSweeper(BasicSweeper):
@@ -47,7 +46,7 @@ class GridSweeper(BasicSweeper):
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Raises one line that names the override, as a single run's check does (Hydra's own
         message lists the search path, or puts the reason on lines of its own)."""
-        check = cache(checked_as(self.hydra_context.config_loader))
+        check = cached_check(self.hydra_context.config_loader)
         try:
             super().validate_batch_is_legal(covering(batch, check))
         except (HydraException, OmegaConfBaseException) as error:
