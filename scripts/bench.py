@@ -533,6 +533,12 @@ def fresh(tmp: Path) -> Path:
 PARTS = {"a": seed_example_step, "b": mlp_throughput, "c": sweep, "d": startup}
 
 
+def lightning_version() -> str:
+    from importlib.metadata import version
+
+    return version("lightning")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (median)")
@@ -558,9 +564,15 @@ def main() -> None:
         for part in sorted(set(args.only)):
             rows += parts[part](Path(tmp), args.repeats)
 
-    machine = f"torch {torch.__version__}, {os.cpu_count()} CPU cores"
+    machine = (
+        f"torch {torch.__version__}, Lightning {lightning_version()}, {os.cpu_count()} CPU cores"
+    )
     if args.device == "cuda":
         machine += f", {torch.cuda.get_device_name()}"
+    # where SciPy is installed, importing torchmetrics imports scipy.signal: every descentlab
+    # process (each joblib worker too) starts 0.6–0.9 s later; the plain loops import torch only
+    if "scipy.signal" in sys.modules:
+        machine += ", SciPy installed (torchmetrics imports scipy.signal at every start)"
     print(f"{machine}, medians of {args.repeats}")
     width = max(len(what) for what, _, _ in rows)
     print(f"| {'measurement':<{width}} | {'descentlab':>11} | {'plain loop':>11} | {'ratio':>6} |")
