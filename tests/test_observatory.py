@@ -39,7 +39,7 @@ def explain_rows(stdout: str) -> list[list[str]]:
     return [
         [cell.strip() for cell in line.split("│")[1:-1]]
         for line in stdout.splitlines()
-        if line.startswith("│") and len(line.split("│")) == 10
+        if line.startswith("│") and len(line.split("│")) >= 10  # 8 or 9 columns
     ]
 
 
@@ -172,18 +172,29 @@ def test_explain_with_a_summed_loss_gives_autograds_gradient(run_app):
 
 
 def test_explain_follows_momentum_and_names_adams_own_step(run_app):
-    """With momentum μ the step is lr·v, v ← μ·v + dL/dw (checked row by row from the table's
-    own gradients); Adam's step is its own, not lr·dL/dw."""
+    """With momentum μ the step is lr·v, v ← μ·v + dL/dw: the table shows v and lr·v, and each
+    row's new w = w − lr·v (v checked row by row from the table's own gradients). Adam's step is
+    its own: the table shows it as w − new w beside lr·dL/dw; its first is lr·sign(dL/dw)."""
     proc, _, _ = run_app("optimizer.momentum=0.5", "trainer.max_steps=10", name="momentum")
     assert proc.returncode == 0, proc.stderr
     assert "the first steps: w ← w − lr·v, v ← 0.5·v + dL/dw (momentum)" in proc.stdout
-    v = 0.0
-    for _step, w, _, autograd, _, lr, _, new_w in explain_rows(proc.stdout):
+    rows, v = explain_rows(proc.stdout), 0.0
+    assert len(rows) == 10
+    for _step, w, _, autograd, _, lr, v_shown, lr_v, new_w in rows:
         v = 0.5 * v + float(autograd)
-        assert float(new_w) == pytest.approx(float(w) - float(lr) * v, abs=1e-4)
+        assert float(v_shown) == pytest.approx(v, rel=1e-4)
+        assert float(lr_v) == pytest.approx(float(lr) * v, rel=1e-4)
+        assert float(new_w) == pytest.approx(float(w) - float(lr_v), abs=1e-4)
     proc, _, _ = run_app("optimizer=adam", "trainer.max_steps=10", name="adam")
     assert proc.returncode == 0, proc.stderr
     assert "the first steps: Adam makes its own step of dL/dw, not −lr·dL/dw" in proc.stdout
+    rows = explain_rows(proc.stdout)
+    assert len(rows) == 10
+    for _step, w, _, autograd, _, lr, lr_grad, step, new_w in rows:
+        assert float(lr_grad) == pytest.approx(float(lr) * float(autograd), rel=1e-4)
+        assert float(step) == pytest.approx(float(w) - float(new_w), abs=1e-4)
+    _, _, _, autograd, _, lr, _, step, _ = rows[0]  # m̂ = g, v̂ = g²: lr·g/|g|
+    assert float(step) == pytest.approx(float(lr) * math.copysign(1, float(autograd)), rel=1e-5)
 
 
 def test_a_frozen_bias_is_a_constant_in_the_theory(run_app):

@@ -1,5 +1,11 @@
 """`explain=K`: the first K steps as a table, the direct answer to "why does .grad look
-unrelated to w?": the gradient is the slope of the loss at w, and the step is lr times it."""
+unrelated to w?": the gradient is the slope of the loss at w, and the step is lr times it.
+
+The step's columns follow the optimizer, so that each row's new w = w − step checks out:
+  plain SGD        lr·dL/dw
+  momentum μ       v, lr·v             v ← μ·v + dL/dw (PyTorch's momentum buffer)
+  others (Adam)    lr·dL/dw, w − new w  the step the optimizer made of its own, beside SGD's
+"""
 
 import math
 from typing import Any
@@ -16,7 +22,8 @@ from descentlab import theory
 from descentlab.console import console
 from descentlab.models.linear import Linear
 
-COLUMNS = ("step", "w", "loss", "dL/dw autograd", "dL/dw formula", "lr", "lr·dL/dw", "new w")
+COLUMNS = ("step", "w", "loss", "dL/dw autograd", "dL/dw formula", "lr")
+STEP_COLUMNS = {0.0: ("lr·dL/dw",), None: ("lr·dL/dw", "w − new w")}  # momentum μ > 0: v, lr·v
 
 
 class Explain(Callback):
@@ -37,6 +44,7 @@ class Explain(Callback):
             and isinstance(pl_module.criterion, torch.nn.MSELoss)
         )
         self.title = theory.step_rule(trainer.optimizers[0]) if self.active else ""
+        self.momentum = theory.heavy_ball(trainer.optimizers[0])  # None: the optimizer's own step
         self.rows = []
         self.batches: list[Any] = []  # the micro-batches of the step being taken
         self.loss = 0.0  # their losses, each divided by their number, as Lightning does
@@ -85,7 +93,11 @@ class Explain(Callback):
         if not self.stepped:  # a micro-batch that did not step
             return
         row = self.rows[-1]
-        row["loss"], row["new w"] = self.loss, pl_module.model.w.item()
+        w = pl_module.model.w
+        row["loss"], row["new w"] = self.loss, w.item()
+        if self.momentum:  # v after this step: v ← μ·v + dL/dw (none while w is frozen)
+            v = trainer.optimizers[0].state.get(w, {}).get("momentum_buffer")
+            row["v"] = None if v is None else v.item()
         self.loss, self.stepped = 0.0, False
         if len(self.rows) == self.steps:
             self.print()
@@ -96,19 +108,24 @@ class Explain(Callback):
 
     def print(self) -> None:
         table = Table(title=f"the first steps: {self.title}", title_justify="left")
-        for column in COLUMNS:
+        for column in (*COLUMNS, *STEP_COLUMNS.get(self.momentum, ("v", "lr·v")), "new w"):
             table.add_column(column, justify="right")
         for row in self.rows:
-            grad = row["dL/dw autograd"]
-            step = "frozen" if grad is None else f"{row['lr'] * grad:.6g}"
-            table.add_row(
+            grad, new_w = row["dL/dw autograd"], row.get("new w", math.nan)
+            cells = [
                 str(row["step"]),
                 f"{row['w']:.6g}",
                 f"{row.get('loss', math.nan):.6g}",
                 "frozen" if grad is None else f"{grad:.6g}",
                 f"{row['dL/dw formula']:.6g}",
                 f"{row['lr']:.4g}",
-                step,
-                f"{row.get('new w', math.nan):.6g}",
-            )
+            ]
+            if self.momentum:
+                v = row.get("v")
+                cells += ["frozen", "frozen"] if v is None else [f"{v:.6g}", f"{row['lr'] * v:.6g}"]
+            else:
+                cells.append("frozen" if grad is None else f"{row['lr'] * grad:.6g}")  # lr·dL/dw
+                if self.momentum is None:
+                    cells.append(f"{row['w'] - new_w:.6g}")  # the optimizer's own step
+            table.add_row(*cells, f"{new_w:.6g}")
         console.print(table)
