@@ -69,6 +69,8 @@ def test_a_run_without_the_check_that_ends_non_finite_is_diverged(run_app):
     results = json.loads((run_dir / "results.json").read_text())
     assert (results["steps"], results["final_loss"]) == (200, None)  # not finite: null
     assert results["status"] == "diverged"
+    done = next(line for line in proc.stdout.splitlines() if line.startswith("done:"))
+    assert done.startswith("done: diverged (the loss at the final weights is not finite): w = ")
     val = [v for _, v in scalars(run_dir)["val/loss"]]  # the finite ones: the others unwritten
     assert results["best_val_loss"] == pytest.approx(min(val), rel=1e-6)  # not NaN's null
     start = hparams_plugin(run_dir)["_hparams_/session_start_info"]

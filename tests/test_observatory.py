@@ -75,6 +75,9 @@ def test_diverge_stops_cleanly_at_the_step_it_blew_up(run_app):
     assert "lr = 1.5" in line and f"critical lr {2 / h:.4g}" in line
     e = errors(logged, w_star)
     assert abs(e[-1] / e[-2]) == pytest.approx(abs(1 - 1.5 * h), rel=1e-3)  # grows at |1 − lr·h|
+    rate = abs(1 - 1.5 * h)
+    assert rate > 1
+    assert f"| |w − w*| grows by, per step | {rate:.4g} | {rate:.4g} |" in theory_text(run_dir)
     start = hparams_plugin(run_dir)["_hparams_/session_start_info"]
     params = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams
     assert params["status"].string_value == "diverged"

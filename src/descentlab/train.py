@@ -122,6 +122,8 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
         "h": curvature(module, data),  # the theory's curvature, where it applies
     }
     line = summary_line(final, optimum(module, data), int(module.steps))
+    if stop is None and final["status"] == "diverged":  # callbacks.divergence=null: no stop
+        line = f"diverged (the loss at the final weights is not finite): {line}"
     if stop is not None:
         step, loss, lr = stop
         factor = next(c.factor for c in trainer.callbacks if isinstance(c, Divergence))

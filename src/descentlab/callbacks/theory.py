@@ -114,13 +114,15 @@ class Theory(Callback):
         batch = mini_batch(trainer, len(x))
         if batch is not None:
             why = f"n/a: batches of {batch} have curvatures of their own"
-            predicted, behaviour = why, why
+            predicted, behaviour, rate = why, why, measured
         else:
-            predicted = f"{max(theory.contraction(lr, c, momentum) for c in curvatures):.4g}"
+            rate = max(theory.contraction(lr, c, momentum) for c in curvatures)
+            predicted = f"{rate:.4g}"
             behaviour = theory.regime(lr, h, momentum, error)
+        change = "grows" if rate > 1 else "shrinks"  # by a factor above 1: past the critical lr
         rows.append(
             (
-                ("‖(w, b) − (w*, b*)‖" if bias else "|w − w*|") + " shrinks by, per step",
+                ("‖(w, b) − (w*, b*)‖" if bias else "|w − w*|") + f" {change} by, per step",
                 predicted,
                 "" if math.isnan(measured) else f"{measured:.4g}",
             )
