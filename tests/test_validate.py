@@ -67,7 +67,13 @@ def test_the_defaults_pass(check):
         ),
         ("scheduler=cosine", "scheduler=cosine: no such option; choose one of none, plateau"),
         ("model=mlp9", "model=mlp9: no such option; choose one of cnn, linear, mlp"),
-        ("data.nn=3", "data.nn: no such key; data has w_true, b_true, n, noise"),
+        ("data.nn=3", "data.nn: no such key; did you mean data.n? data has w_true, b_true, n, no"),
+        # a misspelt key, at any depth: the closest existing key, and what the level holds
+        ("optimzer.lr=0.1", "optimzer.lr: no such key; did you mean optimizer.lr? the config has"),
+        ("optimzer=adam", "optimzer: no such key; did you mean optimizer? the config has hydra"),
+        ("trainer.max_step=5", "trainer.max_step: no such key; did you mean trainer.max_steps?"),
+        ("foo.bar=1", "foo.bar: no such key; the config has hydra, model, criterion, metrics"),
+        ("trainer.foo.bar=1", "trainer.foo.bar: no such key; trainer has max_steps, val_check_"),
         ("+trainer.max_step=3", "trainer.max_step: not an argument of lightning.pytorch.Trainer"),
         ("+optimizer.beta=3", "optimizer.beta: not an argument of torch.optim.SGD"),
         ("ckpt_path=/no/such/last.ckpt", "ckpt_path=/no/such/last.ckpt: no such file"),
@@ -516,7 +522,7 @@ def test_an_experiment_that_sweeps_is_checked_as_a_sweep(tmp_path: Path):
 @pytest.mark.parametrize(
     "override, expected",
     [
-        ("optimizer.lrr=1", "optimizer.lrr: no such key; optimizer has lr, momentum"),
+        ("optimizer.lrr=1", "optimizer.lrr: no such key; did you mean optimizer.lr? optimizer"),
         ("optimizer=rmsprop", "optimizer=rmsprop: no such option; choose one of adam, sgd"),
         ("model=mlp,linear model.widths=[8]", "model.widths: no such key; model has bias"),
     ],

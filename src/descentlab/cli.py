@@ -3,6 +3,7 @@
 Importing this module stays light (no torch), so `descentlab --help` and `--cfg job` are quick.
 """
 
+import difflib
 import gc
 import os
 import re
@@ -58,6 +59,7 @@ OmegaConf.register_new_resolver("descentlab.job_devices", job_devices, replace=T
 PACKAGED_CONF = Path(__file__).parent / "conf"  # where a wheel puts conf/
 CONF_DIR = PACKAGED_CONF if PACKAGED_CONF.is_dir() else Path(__file__).parents[2] / "conf"
 HYDRA_FILES = ("config", "hydra", "overrides")  # what Hydra saves under a run's .hydra/
+ABSENT = object()  # OmegaConf.select's default for a key the config does not have (null is None)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -329,26 +331,38 @@ def compose_config(overrides: list[str]) -> DictConfig:
             if unknown is None:
                 raise
             key = unknown.group(1)
-            parent = key.rpartition(".")[0]
             others = [o for o in overrides if o.split("=", 1)[0] != key]
             valid = compose("config", overrides=others, return_hydra_config=True)
+            # the first part of the key that is not in the config (optimzer in optimzer.lr)
+            parts = key.split(".")
+            depth = next(
+                (
+                    i
+                    for i in range(1, len(parts))
+                    if OmegaConf.select(valid, ".".join(parts[:i]), default=ABSENT) is ABSENT
+                ),
+                len(parts),
+            )
+            parent, name = ".".join(parts[: depth - 1]), parts[depth - 1]
             node = OmegaConf.select(valid, parent) if parent else valid
             if parent and not OmegaConf.is_dict(node):
                 raise ConfigError(
                     f"{key}: no such key; {parent} is a value, not a group of keys"
                 ) from error
             chosen = OmegaConf.select(valid, f"hydra.runtime.choices.{parent}", default=None)
-            with_key = options_with(parent, key.rpartition(".")[2]) if parent else []
+            with_key = options_with(parent, name) if parent and depth == len(parts) else []
             if not node and chosen is not None and with_key:  # scheduler=none (an experiment's)
                 raise ConfigError(
                     f"{key}: no such key; {parent}={chosen} has no keys; "
                     f"{' and '.join(f'{parent}={o}' for o in with_key)} has it"
                 ) from error
-            known = ", ".join(k for k in node if not k.startswith("_")) if node else "no keys"
-            raise ConfigError(
-                f"{key}: no such key; {parent or 'the config'} has {known} "
-                f"(+{key}=… adds a new one)"
-            ) from error
+            keys = [k for k in node if not k.startswith("_")] if node else []
+            known = f"{parent or 'the config'} has {', '.join(keys) if keys else 'no keys'}"
+            close = difflib.get_close_matches(name, keys, n=1)
+            if close:  # a typo: trainer.max_step, optimzer.lr
+                meant = ".".join([*parts[: depth - 1], close[0], *parts[depth:]])
+                raise ConfigError(f"{key}: no such key; did you mean {meant}? {known}") from error
+            raise ConfigError(f"{key}: no such key; {known} (+{key}=… adds a new one)") from error
         except (AttributeError, AssertionError, KeyError) as error:  # inside OmegaConf's merge
             culprit = next((o for o in overrides if not composes(o)), " ".join(overrides))
             why = (str(error).strip().splitlines() or [""])[0]
