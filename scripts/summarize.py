@@ -15,6 +15,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path)
     args = parser.parse_args()
+    if (args.sweep_dir / "results.json").is_file():  # its files would land among the run's own
+        sys.exit(
+            f"summarize: {args.sweep_dir}: a run's dir (its results.json is at the top), not a "
+            "sweep's; give the dir that holds the jobs' dirs"
+        )
     results = summarize(args.sweep_dir)
     if not results:
         sys.exit(f"summarize: {args.sweep_dir}: no results.json in it; give a sweep dir")

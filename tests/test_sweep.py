@@ -190,6 +190,21 @@ def test_the_summary_script_rebuilds_the_summary_from_the_jobs(basic_sweep, tmp_
     assert (out / "sweep.png").is_file()
 
 
+def test_the_summary_script_refuses_a_runs_dir_and_writes_nothing_there(basic_sweep, tmp_path):
+    _, original = basic_sweep
+    run = tmp_path / "run"
+    shutil.copytree(original / "0", run)  # a job's dir: one run's, with its results.json
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    script = ROOT / "scripts" / "summarize.py"
+    done = subprocess.run([sys.executable, script, run], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"summarize: {run}: a run's dir (its results.json is at the top), not a sweep's; "
+        "give the dir that holds the jobs' dirs"
+    )
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
+
+
 def test_two_sweeps_started_together_get_two_dirs(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     command = [sys.executable, "-m", "descentlab", "-m", "explain=0", "trainer.max_steps=10"]
