@@ -100,6 +100,7 @@ def test_the_figure_rounds_drawn_values_and_marks_diverged_jobs_above_the_rest(t
     assert labels[:3] == ["init.value=2.15", "init.value=-1", "init.value=7"]
     (diverged,) = [line for line in ax.get_lines() if line.get_marker() == "x"]
     assert 0.5 < diverged.get_ydata()[0] < 3  # above 0.5, far below 9e5
+    assert ax.get_title() == "the sweep: × diverged (drawn at the top)"  # no job failed
 
 
 def test_no_group_of_jobs_that_ran_to_the_end_is_marked_as_failed_or_diverged(tmp_path):
@@ -109,6 +110,7 @@ def test_no_group_of_jobs_that_ran_to_the_end_is_marked_as_failed_or_diverged(tm
     ax = draw(collect(tmp_path)).axes[0]
     markers = [line.get_marker() for line in ax.get_lines() if line.get_marker() != "None"]
     assert len(markers) == 8 and not {"s", "x"} & set(markers)
+    assert ax.get_title() == "the sweep"  # no mark to explain
 
 
 def test_final_losses_that_hardly_differ_get_a_linear_axis(tmp_path):

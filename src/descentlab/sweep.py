@@ -124,7 +124,14 @@ def draw(results: list[dict[str, Any]]) -> "Figure":
         ax.set_yscale("log")  # (a log axis over 1e-7 of a span labels every tick alike)
     ax.set_xlabel(lr_key)
     ax.set_ylabel("final training loss")
-    ax.set_title("the sweep: × diverged, ■ failed (drawn at the top)", fontsize=9)
+    marks = [
+        f"{mark} {status}"
+        for mark, status in (("×", "diverged"), ("■", "failed"))
+        if any(r["status"] == status for r in results)
+    ]  # the marks this sweep has, and only those
+    ax.set_title(
+        "the sweep" + (f": {', '.join(marks)} (drawn at the top)" if marks else ""), fontsize=9
+    )
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the data
     fig.tight_layout()
     return fig
