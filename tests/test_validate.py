@@ -616,6 +616,28 @@ def test_a_missing_checkpoint_stops_a_sweep_in_worker_processes_before_it_starts
     )
 
 
+def test_a_checkpoint_path_to_a_dir_names_the_file_that_resumes(tmp_path: Path):
+    """ckpt_path=<a run's dir>: the dir exists, so not "no such file"; where the run saved its
+    last checkpoint, the path to it."""
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+
+    def refusal(given: Path) -> str:
+        with pytest.raises(Exception) as caught:
+            precheck([f"ckpt_path={given}", f"hydra.run.dir={tmp_path / 'new'}"])
+        return one_line(caught.value)
+
+    assert refusal(run) == (
+        f"ckpt_path={run}: a dir, not a checkpoint file; give a run's checkpoints/last.ckpt"
+    )
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    for given in (run, run / "checkpoints"):
+        assert refusal(given) == (
+            f"ckpt_path={given}: a dir, not a checkpoint file; "
+            f"did you mean ckpt_path={run / 'checkpoints' / 'last.ckpt'}?"
+        )
+
+
 def test_a_slurm_sweep_where_there_is_no_slurm_says_so(monkeypatch, tmp_path: Path):
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(Exception) as caught:

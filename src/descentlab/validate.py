@@ -388,6 +388,16 @@ def checkpoint_file(cfg: DictConfig) -> Path | None:
     from hydra.utils import to_absolute_path
 
     path = Path(to_absolute_path(ckpt_path))  # from where it was typed (hydra.job.chdir=true)
+    if path.is_dir():  # a run's dir, or its checkpoints/: the file in it that resumes
+        inside = next(
+            (p for p in ("checkpoints/last.ckpt", "last.ckpt") if (path / p).is_file()), None
+        )
+        hint = (
+            f"did you mean ckpt_path={Path(ckpt_path) / inside}?"
+            if inside
+            else "give a run's checkpoints/last.ckpt"
+        )
+        raise ConfigError(f"ckpt_path={ckpt_path}: a dir, not a checkpoint file; {hint}")
     if not path.is_file():
         raise ConfigError(
             f"ckpt_path={ckpt_path}: no such file; give a run's checkpoints/last.ckpt"
