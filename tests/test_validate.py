@@ -616,6 +616,16 @@ def test_a_missing_checkpoint_stops_a_sweep_in_worker_processes_before_it_starts
     )
 
 
+@pytest.mark.parametrize("values", ["[c],[]", "[],[c]"])
+def test_a_sweep_checks_each_value_of_a_key_as_fully_as_the_first(tmp_path: Path, values):
+    """The basic launcher's jobs run in this process: each value is checked as its job will
+    check it, a freeze name against the model built, whichever place it has in the list."""
+    with pytest.raises(Exception) as caught:
+        precheck(["-m", f"freeze={values}", f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    assert one_line(caught.value) == "freeze=['c']: the model has no parameter c; it has w"
+    assert not (tmp_path / "sweep").exists()
+
+
 def test_a_checkpoint_path_to_a_dir_names_the_file_that_resumes(tmp_path: Path):
     """ckpt_path=<a run's dir>: the dir exists, so not "no such file"; where the run saved its
     last checkpoint, the path to it."""

@@ -43,7 +43,6 @@ from descentlab.validate import (
     check_job,
     check_plugins,
     check_sweep_subdir,
-    check_values,
     options_with,
     plugin_missing,
     validate,
@@ -287,8 +286,9 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
             if not options:
                 raise
             raise ConfigError(f"in the job with {' '.join(options)}: {error}") from error
-    # each other value of a plain key, put in the first job's config: whether it fits the
-    # values it goes with (trainer.max_steps=20,5) does not depend on its place in the list
+    # each other value of a plain key, put in the first job's config and checked as its job
+    # will be: whether it fits the values it goes with (trainer.max_steps=20,5; freeze=[],[c]
+    # against the model) does not depend on its place in the list
     cfg = composed[0]
     for override in swept:
         key = override.key_or_group
@@ -297,7 +297,7 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
         first_value, *others = override.sweep_iterator()
         for value in others:
             OmegaConf.update(cfg, key, value, merge=False, force_add=True)
-            check_values(cfg)
+            (validate if in_process else check_job)(cfg)
         OmegaConf.update(cfg, key, first_value, merge=False, force_add=True)  # the first job's
 
 
