@@ -340,7 +340,6 @@ def test_resuming_with_other_optimizer_or_scheduler_settings_is_refused(
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     args = [f"hydra.run.dir={tmp_path / 'new'}", f"ckpt_path={ckpt}", "trainer.max_steps=400"]
     precheck([*args, "trainer.val_check_interval=20"])  # not restored: Lightning's own
-    precheck([*args, "scheduler=none"])  # nothing of the saved scheduler's is restored
     with pytest.raises(Exception) as caught:
         precheck([*args, override])
     group = override.split(".")[0]
@@ -348,6 +347,31 @@ def test_resuming_with_other_optimizer_or_scheduler_settings_is_refused(
         f"{override}: the checkpoint was saved with {saved}, and resuming restores the "
         f"{group}'s state, settings included; resume with {saved.split('=')[1]}, or start a "
         "new run"
+    )
+
+
+def test_resuming_without_the_scheduler_that_lowered_lr_is_refused(seed_run, tmp_path):
+    """scheduler=none drops the scheduler, not the lr it set: the optimizer's restored state
+    would go on at the lowered lr while optimizer.lr said 0.1."""
+    import torch
+
+    from descentlab.cli import one_line, precheck
+
+    _, run_dir, _, _ = seed_run
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    # the lr as ReduceLROnPlateau left it: after the last step's (logged) lr, if the last
+    # validation lowered it once more
+    lr_last = torch.load(ckpt, weights_only=False)["optimizer_states"][0]["param_groups"][0]["lr"]
+    logged = scalars(run_dir)["lr"][-1][1]  # float32 in the event file
+    assert lr_last == pytest.approx(logged, rel=1e-6) or lr_last == pytest.approx(logged / 2)
+    assert lr_last < 0.1
+    args = [f"hydra.run.dir={tmp_path / 'new'}", f"ckpt_path={ckpt}", "trainer.max_steps=400"]
+    with pytest.raises(Exception) as caught:
+        precheck([*args, "scheduler=none"])
+    assert one_line(caught.value) == (
+        f"scheduler=none: the checkpoint's scheduler had taken lr to {lr_last:g}, where resuming "
+        "without it goes on, not at optimizer.lr=0.1; resume with the scheduler it was saved "
+        "with, or start a new run"
     )
 
 

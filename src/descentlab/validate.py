@@ -454,6 +454,16 @@ def check_checkpoint(cfg: DictConfig) -> None:
         "optimizer": set(checkpoint["optimizer_states"][0]["param_groups"][0]),
         "scheduler": set(next(iter(checkpoint.get("lr_schedulers", [])), {})),
     }
+    lr_saved = checkpoint["optimizer_states"][0]["param_groups"][0].get("lr")
+    lr_set = OmegaConf.select(cfg, "optimizer.lr", default=None)
+    if checkpoint.get("lr_schedulers") and not cfg.get("scheduler") and lr_saved != lr_set:
+        # the optimizer's state is restored, its lr as the scheduler left it: the run would go
+        # on at that lr while its settings, results.json and the HParams table say optimizer.lr
+        raise ConfigError(
+            f"scheduler=none: the checkpoint's scheduler had taken lr to {lr_saved:g}, where "
+            f"resuming without it goes on, not at optimizer.lr={lr_set}; resume with the "
+            "scheduler it was saved with, or start a new run"
+        )
     for group, saved in checkpoint.get("arguments", {}).items():
         if not cfg.get(group):  # scheduler=none: nothing of it to restore
             continue
