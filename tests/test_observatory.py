@@ -258,6 +258,19 @@ def test_with_a_bias_the_panel_measures_both_weights_and_the_steepest_direction(
     assert f"eigenvector flipped {flips} times in {len(along) - 1} steps" in text
 
 
+def test_a_run_that_starts_at_the_optimum_has_no_flips_to_count(run_app):
+    """Noise-free data from y = 3·x, started at w = 3: the error is 0 from the first step (as a
+    run resumed near w* has it within rounding), and the panel says so."""
+    proc, run_dir, _ = run_app(
+        "data.noise=0", "init.value=3", "trainer.max_steps=20", "explain=0", name="at-optimum"
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = theory_text(run_dir)
+    assert "| w* | 3 | 3 (final w) |" in text
+    assert "| n/a: w − w* was within 1e-05 of 0 from the start |" in text
+    assert "flipped" not in text
+
+
 def test_the_panel_measures_momentums_spiral_and_leaves_mini_batches_unpredicted(run_app):
     proc, run_dir, _ = run_app("experiment=momentum", "explain=0", name="momentum-panel")
     assert proc.returncode == 0, proc.stderr

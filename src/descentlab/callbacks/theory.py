@@ -111,6 +111,8 @@ class Theory(Callback):
         flips = f"sign of {error} flipped {flips} times in {flip_steps} steps"
         if flip_steps < len(errors) - 1:
             flips += f" (then within {theory.ROUNDING:g} of 0)"
+        if len(errors) and not len(theory.above_rounding(errors)):  # started at θ* (resumed)
+            flips = f"n/a: {error} was within {theory.ROUNDING:g} of 0 from the start"
         batch = mini_batch(trainer, len(x))
         if batch is not None:
             why = f"n/a: batches of {batch} have curvatures of their own"
