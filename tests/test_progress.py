@@ -19,6 +19,7 @@ class Tasks(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.updates = int(self.bar.progress.tasks[0].completed)
+        self.seen = [*getattr(self, "seen", []), self.updates]
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.tasks = len(self.bar.progress.tasks)
@@ -77,6 +78,31 @@ def test_with_accumulated_gradients_the_bar_counts_steps_not_batches():
     tasks = Tasks(bar)
     trainer = fit(30, 10, bar, tasks, accumulate=3)
     assert trainer.global_step == 30 and (tasks.final, tasks.total) == (30, 30)
+
+
+def test_a_resumed_run_counts_on_from_its_checkpoints_step(tmp_path):
+    """Resumed at step 20 with max_steps=50: the bar goes from 20 to 50 of 50, as the logs and
+    the last line count, not from 0 to 30 of 30."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    data = LinearData(3.0, 0.0, 64, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    module = DescentModule(Linear(bias=False), torch.nn.MSELoss(), torch.optim.SGD)
+
+    def trainer(max_steps: int, *callbacks: L.Callback) -> L.Trainer:
+        return L.Trainer(
+            max_steps=max_steps, val_check_interval=10, logger=False, accelerator="cpu",
+            callbacks=[ModelCheckpoint(dirpath=tmp_path, save_last=True), *callbacks],
+            enable_progress_bar=bool(callbacks), enable_model_summary=False,
+        )  # fmt: skip
+
+    trainer(20).fit(module, datamodule=data)
+    bar = ProgressBar(refresh_rate=10**6)  # every step shown
+    tasks = Tasks(bar)
+    resumed = trainer(50, bar, tasks)
+    resumed.fit(module, datamodule=data, ckpt_path=tmp_path / "last.ckpt")
+    assert resumed.global_step == 50
+    assert (tasks.final, tasks.total) == (50, 50)
+    assert tasks.seen[0] == 21  # its first step: the 21st
 
 
 def test_refresh_rate_0_trains_with_no_bar():

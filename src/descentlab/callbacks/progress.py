@@ -26,6 +26,11 @@ class ProgressBar(RichProgressBar):
         super().__init__(refresh_rate=refresh_rate)
         self.updated_at = -math.inf  # time.monotonic() of the last update
         self.batches = 0  # done, shown or not
+        self.start = 0  # the step training starts at: a resumed run's checkpoint's
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = trainer.global_step  # a resumed run counts on from there, as its logs do
+        super().on_train_start(trainer, pl_module)
 
     def _init_progress(self, trainer: L.Trainer) -> None:
         super()._init_progress(trainer)
@@ -43,11 +48,22 @@ class ProgressBar(RichProgressBar):
     @property
     def total_train_batches(self) -> int | float:
         """Steps, not batches: with accumulate_grad_batches=a, a batches make one step. The run's
-        one epoch holds exactly the batches of the steps left (`data.batches.batches_left`)."""
-        return self.trainer.num_training_batches // self.trainer.accumulate_grad_batches
+        one epoch holds exactly the batches of the steps left (`data.batches.batches_left`),
+        after the `start` steps a resumed run's checkpoint holds."""
+        return (
+            self.start + self.trainer.num_training_batches // self.trainer.accumulate_grad_batches
+        )
+
+    def _add_task(self, total_batches: int | float, description: str, visible: bool = True) -> Any:
+        task = super()._add_task(total_batches, description, visible)
+        if self.start:  # shown from the start, not counted as progress made (its rate, ETA)
+            self.progress.reset(task, total=total_batches, completed=self.start, visible=visible)
+        return task
 
     def _update(self, progress_bar_id: Any, current: int) -> None:
-        super()._update(progress_bar_id, current // self.trainer.accumulate_grad_batches)
+        super()._update(
+            progress_bar_id, self.start + current // self.trainer.accumulate_grad_batches
+        )
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
