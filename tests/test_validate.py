@@ -157,6 +157,9 @@ def test_the_defaults_pass(check):
         ("hydra.foo=1", "hydra.foo: no such key; hydra has run, sweep,"),
         ("+foo=1", "foo: nothing reads this key; the config has model, criterion"),
         ("optimizer.lr=0.1,0.2", "optimizer.lr=0.1,0.2: several values make a sweep; add -m"),
+        # Hydra ignores a launcher or sweeper outside a sweep
+        ("hydra/launcher=joblib", "hydra/launcher=joblib: sets how a sweep runs its jobs, and th"),
+        ("hydra/sweeper=basic", "hydra/sweeper=basic: sets how a sweep runs its jobs, and this"),
         ("+model=mlp", "+model=mlp: model has an option already; model=mlp picks another"),
         (
             "optimizer.lr=[0.1",

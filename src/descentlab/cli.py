@@ -189,6 +189,12 @@ def precheck(argv: list[str]) -> None:
         raise ConfigError(
             f"{swept[0].input_line}: several values make a sweep; add -m before the overrides"
         )
+    for override in overrides:  # Hydra would ignore them: a single run has no jobs to launch
+        if re.match(r"hydra[/.](launcher|sweeper)\b", override.key_or_group):
+            raise ConfigError(
+                f"{override.input_line}: sets how a sweep runs its jobs, and this is a single "
+                "run; add -m to sweep"
+            )
     check_fresh_dir("hydra.run.dir", Path(cfg.hydra.run.dir))
     validate(cfg)
 
