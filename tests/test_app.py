@@ -425,7 +425,9 @@ def test_a_constructor_that_refuses_its_arguments_is_one_line(run_app):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("descentlab: error: trainer: Precision 'bad' is invalid.")
+    assert lines[0].startswith(
+        "descentlab: error: trainer.precision=bad: Precision 'bad' is invalid. Allowed"
+    )
 
 
 def test_callbacks_set_to_null_leave_no_checkpoint_and_no_bar(run_app):

@@ -99,7 +99,7 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
             enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks),
         )
     except InstantiationException as error:
-        raise refused(error) from error
+        raise refused(error, cfg) from error
     check_model(cfg, module, data)
 
     if rank_zero_only.rank == 0:
