@@ -77,6 +77,10 @@ def test_diverge_stops_cleanly_at_the_step_it_blew_up(run_app):
     assert abs(e[-1] / e[-2]) == pytest.approx(abs(1 - 1.5 * h), rel=1e-3)  # grows at |1 − lr·h|
     rate = abs(1 - 1.5 * h)
     assert rate > 1
+    # the bar shows the last validation's loss to 4 significant digits, on one line
+    bar = next(line for line in proc.stdout.splitlines() if line.startswith("steps "))
+    assert bar.endswith(f"val/loss: {logged['val/loss'][-1][1]:.4g}")
+    assert "e+0" in bar  # 1.056e+05, not 105576.992
     assert f"| |w − w*| grows by, per step | {rate:.4g} | {rate:.4g} |" in theory_text(run_dir)
     start = hparams_plugin(run_dir)["_hparams_/session_start_info"]
     params = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams

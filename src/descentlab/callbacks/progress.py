@@ -6,6 +6,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.callbacks.progress.rich_progress import RichProgressBarTheme
 
 
 class ProgressBar(RichProgressBar):
@@ -23,7 +24,11 @@ class ProgressBar(RichProgressBar):
     """
 
     def __init__(self, refresh_rate: int) -> None:
-        super().__init__(refresh_rate=refresh_rate)
+        # 4 significant digits: 0.01336 near the optimum (".3f": 0.013), 1.056e+05 as a run
+        # diverges (".3f": 105576.992, which pushes the bar past the line)
+        super().__init__(
+            refresh_rate=refresh_rate, theme=RichProgressBarTheme(metrics_format=".4g")
+        )
         self.updated_at = -math.inf  # time.monotonic() of the last update
         self.batches = 0  # done, shown or not
         self.start = 0  # the step training starts at: a resumed run's checkpoint's
