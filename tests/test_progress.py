@@ -3,6 +3,7 @@
 import time
 
 import lightning as L
+import pytest
 import torch
 
 from descentlab.callbacks.progress import ProgressBar
@@ -80,6 +81,7 @@ def test_with_accumulated_gradients_the_bar_counts_steps_not_batches():
     assert trainer.global_step == 30 and (tasks.final, tasks.total) == (30, 30)
 
 
+@pytest.mark.filterwarnings("ignore:Checkpoint directory", "ignore:You're resuming from")
 def test_a_resumed_run_counts_on_from_its_checkpoints_step(tmp_path):
     """Resumed at step 20 with max_steps=50: the bar goes from 20 to 50 of 50, as the logs and
     the last line count, not from 0 to 30 of 30."""
