@@ -311,6 +311,8 @@ def test_digits_mlp_reaches_95_percent_in_under_a_minute_with_its_layer_names(ru
     assert elapsed < 60
     logged = scalars(run_dir)
     assert logged["test/acc"][-1][1] >= 0.95
+    done = next(line for line in proc.stdout.splitlines() if line.startswith("done:"))
+    assert f"test acc = {logged['test/acc'][-1][1]:.4g}" in done  # the headline, printed too
     for layer in ("layers.0", "layers.2", "layers.4"):
         assert f"grad_norm/{layer}.weight" in logged and f"update_ratio/{layer}.bias" in logged
     events = EventAccumulator(str(run_dir), size_guidance={"histograms": 1})

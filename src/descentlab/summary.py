@@ -94,8 +94,15 @@ def diverged_line(step: int, loss: float, factor: float, lr: float, lr_crit: flo
     return f"diverged at step {step}: loss {why}; lr = {lr:.4g}{crit}"
 
 
-def summary_line(final: dict[str, float], best: dict[str, float] | None, steps: int) -> str:
-    """One line: the final weights (next to w* where known), the final loss and the steps."""
+def summary_line(
+    final: dict[str, float],
+    best: dict[str, float] | None,
+    steps: int,
+    tested: dict[str, float] | None = None,
+) -> str:
+    """One line: the final weights (next to w* where known), the final loss, the validation
+    metrics where there is no scalar weight to show, `tested` (test/<metric>, where the data
+    has a test split) and the steps."""
     parts = []
     for name in ("w", "b"):
         if f"final/{name}" in final:
@@ -108,5 +115,6 @@ def summary_line(final: dict[str, float], best: dict[str, float] | None, steps: 
             for k, v in final.items()
             if k.startswith("final/val_") and k != "final/val_loss" and isinstance(v, float)
         ]
+    parts += [f"test {name} = {value:.4g}" for name, value in (tested or {}).items()]
     parts.append(f"{steps} step" if steps == 1 else f"{steps} steps")
     return ", ".join(parts)

@@ -108,8 +108,14 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
     ckpt_path = to_absolute_path(cfg.ckpt_path) if cfg.ckpt_path else None
     trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
     stop = stopped(trainer)  # read before test(), which replaces the metrics it is read from
+    tested = {}
     if stop is None and getattr(data, "x_test", None) is not None:
         trainer.test(module, datamodule=data, verbose=False)  # test/loss, test/<metric>
+        tested = {
+            name.removeprefix("test/"): float(value)
+            for name, value in trainer.callback_metrics.items()
+            if name.startswith("test/") and name != "test/loss"
+        }
     if not trainer.is_global_zero:
         return {}
 
@@ -121,7 +127,7 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
         "best_val_loss": float(module.best_val_loss),
         "h": curvature(module, data),  # the theory's curvature, where it applies
     }
-    line = summary_line(final, optimum(module, data), int(module.steps))
+    line = summary_line(final, optimum(module, data), int(module.steps), tested)
     if stop is None and final["status"] == "diverged":  # callbacks.divergence=null: no stop
         line = f"diverged (the loss at the final weights is not finite): {line}"
     if stop is not None:
