@@ -144,8 +144,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     # models.mlp.ACTIVATIONS' names, not imported from there: composing must not import torch
     "model.activation": one_of("relu", "tanh", "gelu", "silu", "sigmoid"),
     "data.n": (
-        lambda v: is_int(v) and v >= 2,
-        "an integer ≥ 2 (≥ 1 sample each for training and validation)",
+        lambda v: is_int(v) and v >= 3,
+        "an integer ≥ 3 (≥ 2 samples for validation, as data.val_fraction takes them, and ≥ 1 "
+        "for training)",
     ),
     "data.noise": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (the noise's std)"),
     "data.w_true": (is_number, "a number"),
