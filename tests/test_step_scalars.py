@@ -97,3 +97,26 @@ def test_a_frozen_parameter_keeps_its_value_and_logs_no_gradient(tmp_path):
     logged = scalars(tmp_path)
     assert values(logged, "param/b") == [1.0] * 10
     assert "grad/b" not in logged and "grad/w" in logged
+
+
+def test_a_parameter_the_loss_does_not_use_gets_no_gradient_point(tmp_path):
+    """.grad stays None for a parameter forward leaves out, and SGD skips it: its param/ series
+    is flat, and grad/ has no point (a 0 would read as a flat slope of L)."""
+
+    class WithUnused(Linear):
+        def __init__(self) -> None:
+            super().__init__(bias=False)
+            self.unused = torch.nn.Parameter(torch.tensor(0.5))
+
+    data = LinearData(3.0, 0.0, 96, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    module = DescentModule(WithUnused(), torch.nn.MSELoss(), partial(torch.optim.SGD, lr=0.1))
+    trainer = L.Trainer(
+        max_steps=10, val_check_interval=5, logger=TensorBoardLogger(tmp_path, name="", version=""),
+        callbacks=[StepScalars(flush_every=4)], enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+    )  # fmt: skip
+    trainer.fit(module, datamodule=data)
+    logged = scalars(tmp_path)
+    assert values(logged, "param/unused") == [0.5] * 10
+    assert [s for s, _ in logged["grad/w"]] == list(range(10))
+    assert "grad/unused" not in logged

@@ -6,13 +6,16 @@ Tags, at step k (the k-th optimizer step, from 0):
   param/<name>    the weight before step k's update: w[k]
   grad/<name>     dL/dw as step k's optimizer used it: after backward and accumulation
 so that, for plain SGD, w[k+1] = w[k] − lr[k]·grad[k] holds on the logged series. A frozen
-parameter (requires_grad=False) has no gradient, so it gets param/<name> and no grad/<name>.
+parameter (requires_grad=False) has no gradient, so it gets param/<name> and no grad/<name>; one
+that a step's loss does not depend on (a user's model that leaves it out of forward) has no
+gradient there either (.grad is None, and the optimizer skips it), and no grad/<name> point.
 
 Values are copied into a buffer on the model's device each step (no host sync) and written to
 TensorBoard every `flush_every` steps with one transfer. Non-finite values (a diverging run's
 last steps) are not written.
 """
 
+import math
 from typing import Any
 
 import lightning as L
@@ -38,7 +41,7 @@ class StepScalars(BufferedCallback):
         tags += [f"grad/{name}" for name, p in scalars if p.requires_grad]
         device = pl_module.device
         self.buffer = StepBuffer(tags, rows(self.flush_every, trainer), device, trainer.global_step)
-        self.zero = torch.zeros((), device=device)
+        self.none = torch.full((), math.nan, device=device)  # no .grad: not written
         self.loss = torch.zeros((), device=device)
         self.stepped = False
 
@@ -50,7 +53,7 @@ class StepScalars(BufferedCallback):
         if n:
             torch.stack([p.detach().reshape(()) for p in self.params], out=row[2 : 2 + n])  # w[k]
         if self.trainable:
-            grads = [self.zero if p.grad is None else p.grad.reshape(()) for p in self.trainable]
+            grads = [self.none if p.grad is None else p.grad.reshape(()) for p in self.trainable]
             torch.stack(grads, out=row[2 + n :])  # dL/dw[k]
         self.stepped = True
 
