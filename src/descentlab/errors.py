@@ -28,7 +28,7 @@ def refused(error: InstantiationException, cfg: Any = None) -> ConfigError:
     node = OmegaConf.select(cfg, name, default=None) if key and cfg is not None else None
     if OmegaConf.is_dict(node):
         quoted = set(re.findall(r"'([^']*)'", reason))
-        values = OmegaConf.to_container(node, resolve=True)
+        values = OmegaConf.to_container(node, resolve=False)  # as typed; no resolver runs here
         named = [
             k for k, v in values.items() if isinstance(v, str | int | float) and str(v) in quoted
         ]
