@@ -3,6 +3,7 @@ computed here from the run's own data."""
 
 import itertools
 import math
+import re
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -28,10 +29,23 @@ def errors(logged, w_star: float) -> list[float]:
 
 
 def theory_text(run_dir) -> str:
-    """The theory panel as the run wrote it to TensorBoard (text `theory`)."""
+    """The theory panel as TensorBoard's text tab shows it: the markdown the run wrote (text
+    `theory`) rendered by TensorBoard's text plugin, each row of its table as `| a | b | c |`,
+    so that a | or * in a cell (|w − w*|) that broke the table would show here."""
+    import html
+
+    import numpy as np
+    from tensorboard.plugins.text.text_plugin import text_array_to_html
+
     events = EventAccumulator(str(run_dir), size_guidance={"tensors": 0})
     events.Reload()
-    return events.Tensors("theory/text_summary")[-1].tensor_proto.string_val[0].decode()
+    written = events.Tensors("theory/text_summary")[-1].tensor_proto.string_val[0]
+    shown = text_array_to_html(np.array(written), True)
+    rows = [
+        re.findall(r"<t[dh]>(.*?)</t[dh]>", row, re.S)
+        for row in re.findall(r"<tr>(.*?)</tr>", shown, re.S)
+    ]
+    return "\n".join("| " + " | ".join(html.unescape(cell) for cell in row) + " |" for row in rows)
 
 
 def explain_rows(stdout: str) -> list[list[str]]:

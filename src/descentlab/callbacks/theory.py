@@ -9,6 +9,7 @@ contraction the run measured on its first `steps` steps. Written to TensorBoard 
 
 import itertools
 import math
+import re
 
 import lightning as L
 import torch
@@ -21,6 +22,12 @@ from descentlab.console import console
 from descentlab.data.batches import mini_batch
 from descentlab.models.linear import Linear
 from descentlab.summary import problem
+
+
+def markdown(cell: str) -> str:
+    """A table cell as markdown shows it as typed: |w − w*| would end the cell, and the * of
+    (w*, b*) start emphasis."""
+    return re.sub(r"([\\|*_])", r"\\\1", cell)
 
 
 class Theory(Callback):
@@ -55,7 +62,7 @@ class Theory(Callback):
             return
         rows = self.rows(trainer, pl_module)
         table = "| | predicted | measured |\n|---|---|---|\n"
-        table += "\n".join(f"| {name} | {p} | {m} |" for name, p, m in rows)
+        table += "\n".join("| " + " | ".join(map(markdown, row)) + " |" for row in rows)
         if trainer.logger is not None:
             trainer.logger.experiment.add_text("theory", table, trainer.global_step)
         panel = Table(title="theory vs this run", title_justify="left")
