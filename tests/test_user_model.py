@@ -156,6 +156,33 @@ def test_a_model_that_returns_a_tuple_is_told_so_in_one_line(tmp_path):
     )
 
 
+def test_a_model_with_a_complex_parameter_is_told_so_in_one_line(tmp_path):
+    source = """
+        import torch
+        from torch import nn
+
+        class Phase(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.wc = nn.Parameter(torch.tensor(1.0 + 0j))
+
+            def forward(self, x):
+                return (x * self.wc).real
+    """
+    plug_in(tmp_path, "phase", source, "_target_: phase.Phase\n")
+    run_dir = tmp_path / "run"
+    proc = descentlab(
+        tmp_path, "model=phase", "init=none", "trainer.max_steps=20", f"hydra.run.dir={run_dir}"
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "descentlab: error: model._target_=phase.Phase: its parameter wc is complex; "
+        "descentlab's views take real ones: hold its real and imaginary parts as two real "
+        "parameters"
+    )
+    assert not any(run_dir.iterdir())  # refused before anything was written
+
+
 def test_resuming_a_model_with_dropout_draws_what_the_run_would_have(tmp_path):
     """Dropout draws random numbers every step: the checkpoint keeps where they stand."""
     source = """

@@ -674,6 +674,13 @@ def check_model(cfg: DictConfig, module: Any, data: Any) -> None:
     model = f"model._target_={cfg.model._target_}"  # the class that was built
     if not any(p.requires_grad for p in module.parameters()):
         raise ConfigError(f"{model}: has no trainable parameter; nothing would train")
+    # the per-step scalars, histograms and loss surfaces are of real numbers
+    complex_ = [n.removeprefix("model.") for n, p in module.named_parameters() if p.is_complex()]
+    if complex_:
+        raise ConfigError(
+            f"{model}: its parameter {complex_[0]} is complex; descentlab's views take real "
+            "ones: hold its real and imaginary parts as two real parameters"
+        )
     x, y = data.x_train[:2], data.y_train[:2]
     out_features = OmegaConf.select(cfg, "data.out_features")
     classes = y.dtype in (torch.int64, torch.int32)  # labels: one score per class out
