@@ -158,6 +158,36 @@ def test_frozen_parameters_are_left_out_and_named(monitored):
     assert "`2.bias`" in text
 
 
+def test_a_parameter_the_loss_does_not_use_gets_no_gradient_views(tmp_path):
+    """An extra layer that forward never calls has no .grad, and SGD leaves it as it is: no
+    grad_norm point and no gradient histogram (not a norm of 0), its update ratio the 0 it
+    moved, and the total the norm of the gradients there are."""
+
+    class WithUnused(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.used, self.extra = mlp(), nn.Linear(3, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.used(x)
+
+    record = Record()
+    fit(
+        tmp_path, WithUnused(), record, GradientMonitor(flush_every=4, hist_every=3),
+        max_steps=6, val_check_interval=3,
+    )  # fmt: skip
+    logged = scalars(tmp_path)
+    assert "grad_norm/extra.weight" not in logged and "grad_norm/extra.bias" not in logged
+    assert [v for _, v in logged["update_ratio/extra.weight"]] == [0.0] * 6
+    assert [s for s, _ in logged["grad_norm/used.0.weight"]] == list(range(6))
+    total = [float(torch.cat([g.flatten() for g in step.values()]).norm()) for step in record.grads]
+    assert [v for _, v in logged["grad_norm/total"]] == pytest.approx(total, rel=1e-5)
+    events = EventAccumulator(str(tmp_path), size_guidance={"histograms": 0})
+    events.Reload()
+    assert "hist/param/extra.weight" in events.Tags()["histograms"]
+    assert "hist/grad/extra.weight" not in events.Tags()["histograms"]
+
+
 def test_histograms_use_the_models_names_every_hist_every_steps(monitored):
     run_dir, record = monitored
     events = EventAccumulator(str(run_dir), size_guidance={"histograms": 0})

@@ -10,7 +10,9 @@ Tags, with <name> the parameter's own name in the model (`w`, `0.weight`, `encod
   hist/param/<name>    histogram of the weights, every `hist_every` steps
   hist/grad/<name>     histogram of the gradients, every `hist_every` steps
 Frozen parameters (requires_grad=False) have no gradient: they are left out and listed once
-in the text `frozen`.
+in the text `frozen`. A trainable one that a step's loss does not use has no .grad then (the
+optimizer leaves it as it is): no grad_norm point and no gradient histogram at that step; its
+update_ratio is the 0 it moved.
 
 Norms are computed on the device without a host sync and written every `flush_every` steps
 with one transfer; histograms copy to the host only on their own steps, and are binned in
@@ -79,13 +81,18 @@ class GradientMonitor(BufferedCallback):
         n, row = len(self.params), self.buffer.row
         torch.stack(norms(grads), out=row[:n])  # ‖dL/dθ‖ per parameter
         torch.linalg.vector_norm(row[:n], out=row[n])  # ‖dL/dθ‖ over everything
+        # no .grad (a parameter this step's loss does not use): no point, not a norm of 0
+        unused = [i for i, p in enumerate(self.params) if p.grad is None]
+        if unused:
+            row[unused] = torch.nan
         self.stepped = True
         step = trainer.global_step
         if self.hist_every and step % self.hist_every == 0:
             writer = trainer.logger.experiment
             for name, p, g in zip(self.names, self.params, grads, strict=True):
                 add_histogram(writer, f"hist/param/{name}", p, step)
-                add_histogram(writer, f"hist/grad/{name}", g, step)
+                if p.grad is not None:
+                    add_histogram(writer, f"hist/grad/{name}", g, step)
 
     def on_train_batch_end(
         self,
