@@ -177,6 +177,31 @@ def test_submitit_local_sweep(tmp_path):
     assert (out / ".submitit").is_dir()
 
 
+def test_jobs_write_their_hparams_row_and_the_summary_the_columns(basic_sweep):
+    """TensorBoard takes the HParams table's columns from the one experiment record in the
+    sweep dir, the summary's; each job writes its row (settings, then status and metrics)."""
+    _, out = basic_sweep
+    for num in "0123":
+        plugin = hparams_plugin(out / num)
+        assert "_hparams_/experiment" not in plugin
+        start = plugin_data_pb2.HParamsPluginData.FromString(
+            plugin["_hparams_/session_start_info"]
+        ).session_start_info
+        result = json.loads((out / num / "results.json").read_text())
+        assert start.hparams["optimizer.lr"].number_value == result["params"]["optimizer.lr"]
+        assert start.hparams["status"].string_value == result["status"]
+        assert "final/train_loss" in result["metrics"] and "final/w" in result["metrics"]
+    record = plugin_data_pb2.HParamsPluginData.FromString(
+        hparams_plugin(out / "summary")["_hparams_/experiment"]
+    ).experiment
+    assert {"optimizer.lr", "init.value", "status", "model"} <= {
+        i.name for i in record.hparam_infos
+    }
+    assert {"final/train_loss", "final/val_loss", "final/w"} <= {
+        i.name.tag for i in record.metric_infos
+    }
+
+
 def test_the_summary_script_rebuilds_the_summary_from_the_jobs(basic_sweep, tmp_path):
     _, original = basic_sweep
     out = tmp_path / "copy"

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from descentlab.sweep import BASIC_LAUNCHER, collect, draw, summarize
 
@@ -62,6 +63,34 @@ def test_a_rebuilt_summary_replaces_its_tensorboard_events(tmp_path):
     events = EventAccumulator(str(tmp_path / "summary"), size_guidance={"images": 0})
     events.Reload()
     assert len(events.Images("sweep/final_loss_vs_lr")) == 1
+
+
+def test_the_hparams_columns_are_every_jobs_settings_and_metrics(tmp_path):
+    """TensorBoard takes the HParams table's columns from one experiment record: the summary's
+    holds every setting and every metric any job has (final/b only where b trained), each
+    setting typed as its values are; a failed job, with no row, adds none."""
+    from tensorboard.plugins.hparams import api_pb2
+
+    from conftest import hparams_plugin
+
+    row = {"model": "linear", "optimizer.lr": 0.1, "model.bias": False, "status": "ok"}
+    names = ["final/train_loss", "final/val_loss", "final/w"]
+    job(tmp_path, 0, status="ok", lr=0.1, final_loss=0.01, hparams=row, metrics=names)
+    job(tmp_path, 1, status="ok", lr=0.1, final_loss=0.01, hparams={**row, "model.bias": True},
+        metrics=[*names, "final/b"])  # fmt: skip
+    job(tmp_path, 2, status="failed", lr=0.1, error="ConfigError: x")
+    summarize(tmp_path)
+    record = plugin_data_pb2.HParamsPluginData.FromString(
+        hparams_plugin(tmp_path / "summary")["_hparams_/experiment"]
+    ).experiment
+    types = {info.name: info.type for info in record.hparam_infos}
+    assert types == {
+        "model": api_pb2.DATA_TYPE_STRING,
+        "optimizer.lr": api_pb2.DATA_TYPE_FLOAT64,
+        "model.bias": api_pb2.DATA_TYPE_FLOAT64,  # torch's hparams logs a bool as a number
+        "status": api_pb2.DATA_TYPE_STRING,
+    }
+    assert [info.name.tag for info in record.metric_infos] == [*names, "final/b"]
 
 
 def test_the_figure_takes_lr_from_the_config_when_it_was_not_swept(tmp_path):

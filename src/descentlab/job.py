@@ -52,6 +52,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             final_w=final.get("final/w"),
             steps=final["steps"],
             h=final["h"],
+            hparams=final["hparams"],  # its HParams row, and the final metrics logged with it
+            metrics=[name for name in final if name.startswith("final/")],
         )
     result["wall_time_s"] = time.perf_counter() - start
     write(Path(hydra.runtime.output_dir) / "results.json", result)

@@ -163,6 +163,14 @@ def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
     # one chart per tag with every job's curve on it (TensorBoard's Custom Scalars tab)
     tags = ["train/loss", "val/loss", "param/w", "lr"]
     writer.add_event(events.event(events.overlaid("jobs overlaid", tags), 0))
+    # the HParams table's columns: every job's settings and metrics (each job wrote its row)
+    columns: dict[str, Any] = {}  # each setting as the first job that has it set it (its type)
+    for r in results:
+        for key, value in (r.get("hparams") or {}).items():
+            columns.setdefault(key, value)
+    metrics = dict.fromkeys(m for r in results for m in r.get("metrics") or [])
+    if columns:
+        writer.add_event(events.event(events.experiment(columns, list(metrics)), 0))
     writer.close()
     return results
 

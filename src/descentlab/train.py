@@ -3,6 +3,7 @@
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
@@ -14,6 +15,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from descentlab.callbacks.divergence import Divergence, run_status, stopped
+from descentlab.callbacks.hparams import HParams
 from descentlab.console import print_settings, print_summary
 from descentlab.errors import ConfigError, refused
 from descentlab.init import freeze, initialize, symmetric
@@ -55,8 +57,9 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
 )
 
 
-def train(cfg: DictConfig) -> dict[str, float | str | None]:
-    """Fit one run; returns its final metrics, status, steps, best val loss and curvature."""
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit one run; returns its final metrics, status, steps, best val loss, curvature and its
+    HParams row."""
     validate(cfg)
     keep_freed_memory()  # each step reuses what the last one freed, rather than fresh pages
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -120,13 +123,16 @@ def train(cfg: DictConfig) -> dict[str, float | str | None]:
         return {}
 
     metrics = final_metrics(module, data)
-    final: dict[str, float | str | None] = {
+    final: dict[str, Any] = {
         **metrics,
         "status": run_status(trainer, metrics["final/train_loss"]),
         "steps": int(module.steps),  # = trainer.global_step, also after ddp_spawn
         "best_val_loss": float(module.best_val_loss),
         "h": curvature(module, data),  # the theory's curvature, where it applies
     }
+    # the HParams table's row, for a sweep's summary to write the columns of all its jobs
+    table = next((c for c in trainer.callbacks if isinstance(c, HParams)), None)
+    final["hparams"] = None if table is None else table.row(str(final["status"]))
     line = summary_line(final, optimum(module, data), int(module.steps), tested)
     if stop is None and final["status"] == "diverged":  # callbacks.divergence=null: no stop
         line = f"diverged (the loss at the final weights is not finite): {line}"

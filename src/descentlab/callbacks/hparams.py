@@ -1,4 +1,10 @@
-"""TensorBoard's HParams table: the run's settings next to its real final metrics."""
+"""TensorBoard's HParams table: the run's settings next to its real final metrics.
+
+TensorBoard takes the table's columns from one experiment record in the logdir: in a sweep,
+a job's own would leave out the metrics only other jobs have (`final/b` where some jobs have
+a bias), so jobs write their row only and the sweep's summary writes the columns of all of
+them (`descentlab.sweep.summarize`).
+"""
 
 from collections.abc import Mapping
 from typing import Any
@@ -6,6 +12,7 @@ from typing import Any
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
 from lightning.pytorch.callbacks import Callback
 
 from descentlab.callbacks.divergence import run_status
@@ -28,13 +35,30 @@ class HParams(Callback):
         # read here, where Hydra runs the job: ddp_spawn's worker processes, which write the
         # table, have no Hydra config to read them from
         self.params = {**params, **command_line()}
+        self.in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+    def row(self, status: str) -> dict[str, Any]:
+        """The run's settings as the table shows them, with its status (ok or diverged)."""
+        return {**self.params, "status": status}
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.logger is None:
             raise ValueError("callbacks.hparams needs a logger; set logger=tensorboard")
         metrics = final_metrics(pl_module, trainer.datamodule)
-        params = {**self.params, "status": run_status(trainer, metrics["final/train_loss"])}
-        trainer.logger.log_hyperparams(params, metrics=metrics, step=trainer.global_step)
+        params = self.row(run_status(trainer, metrics["final/train_loss"]))
+        step = trainer.global_step
+        if not self.in_sweep:
+            trainer.logger.log_hyperparams(params, metrics=metrics, step=step)
+            return
+        if not trainer.is_global_zero:  # DDP: rank 0 writes
+            return
+        from torch.utils.tensorboard.summary import hparams
+
+        _, start, end = hparams(params, metrics)  # the row; the sweep's summary writes the columns
+        writer = trainer.logger.experiment._get_file_writer()
+        writer.add_summary(start, step)
+        writer.add_summary(end, step)
+        trainer.logger.log_metrics(metrics, step)
 
 
 def command_line() -> dict[str, Any]:
