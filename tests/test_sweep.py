@@ -202,6 +202,20 @@ def test_jobs_write_their_hparams_row_and_the_summary_the_columns(basic_sweep):
     }
 
 
+def test_a_swept_boolean_reads_as_typed_in_the_table_and_the_summary(tmp_path):
+    out = tmp_path / "sweep"
+    proc = sweep(
+        tmp_path, "model.bias=false,true", "trainer.max_steps=20", f"hydra.sweep.dir={out}"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [row["model.bias"] for row in rows(out)] == ["false", "true"]  # not False, True
+    for num, typed in (("0", "false"), ("1", "true")):
+        start = plugin_data_pb2.HParamsPluginData.FromString(
+            hparams_plugin(out / num)["_hparams_/session_start_info"]
+        ).session_start_info
+        assert start.hparams["model.bias"].string_value == typed  # not the number 0 or 1
+
+
 def test_the_summary_script_rebuilds_the_summary_from_the_jobs(basic_sweep, tmp_path):
     _, original = basic_sweep
     out = tmp_path / "copy"

@@ -73,10 +73,10 @@ def test_the_hparams_columns_are_every_jobs_settings_and_metrics(tmp_path):
 
     from conftest import hparams_plugin
 
-    row = {"model": "linear", "optimizer.lr": 0.1, "model.bias": False, "status": "ok"}
+    row = {"model": "linear", "optimizer.lr": 0.1, "model.bias": "false", "status": "ok"}
     names = ["final/train_loss", "final/val_loss", "final/w"]
     job(tmp_path, 0, status="ok", lr=0.1, final_loss=0.01, hparams=row, metrics=names)
-    job(tmp_path, 1, status="ok", lr=0.1, final_loss=0.01, hparams={**row, "model.bias": True},
+    job(tmp_path, 1, status="ok", lr=0.1, final_loss=0.01, hparams={**row, "model.bias": "true"},
         metrics=[*names, "final/b"])  # fmt: skip
     job(tmp_path, 2, status="failed", lr=0.1, error="ConfigError: x")
     summarize(tmp_path)
@@ -87,7 +87,7 @@ def test_the_hparams_columns_are_every_jobs_settings_and_metrics(tmp_path):
     assert types == {
         "model": api_pb2.DATA_TYPE_STRING,
         "optimizer.lr": api_pb2.DATA_TYPE_FLOAT64,
-        "model.bias": api_pb2.DATA_TYPE_FLOAT64,  # torch's hparams logs a bool as a number
+        "model.bias": api_pb2.DATA_TYPE_STRING,  # as typed: false, true
         "status": api_pb2.DATA_TYPE_STRING,
     }
     assert [info.name.tag for info in record.metric_infos] == [*names, "final/b"]

@@ -63,7 +63,8 @@ class HParams(Callback):
 
 def command_line() -> dict[str, Any]:
     """key → value for each `key=value` override of this run, typed as Hydra parsed it
-    (numbers stay numbers, so the table can sort and plot them)."""
+    (numbers stay numbers, so the table can sort and plot them), but for true and false, kept
+    as typed: torch's HParams record would show them as 1 and 0, and a CSV as True and False."""
     if not HydraConfig.initialized():
         return {}
     overrides = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
@@ -74,6 +75,8 @@ def command_line() -> dict[str, Any]:
         value = override.value()
         if value is None:  # as it was typed: the table takes no None, and str() gives "None"
             value = "null"
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
         values[override.key_or_group] = (
             value if isinstance(value, int | float | str | bool) else str(value)
         )
