@@ -1,5 +1,6 @@
 """The seed example end to end: `python -m descentlab` in a subprocess, read from TensorBoard."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -131,6 +132,37 @@ def test_hparams_hold_the_settings_and_real_final_metrics(seed_run):
     assert logged["final/train_loss"][-1][1] == pytest.approx(
         float(((w * x - y) ** 2).mean()), rel=1e-5
     )
+
+
+# One run in this interpreter, counting the passes over the data sets at the final weights.
+FINAL_METRICS_ONCE = """
+import json, sys
+import descentlab.summary
+from descentlab.cli import main
+calls = []
+original = descentlab.summary.final_metrics
+def counted(*args):
+    calls.append(1)
+    return original(*args)
+descentlab.summary.final_metrics = counted
+import descentlab.callbacks.hparams, descentlab.train
+descentlab.callbacks.hparams.final_metrics = descentlab.train.final_metrics = counted
+sys.argv = ["descentlab", "explain=0", "trainer.max_steps=20", f"hydra.run.dir={sys.argv[1]}"]
+main()
+print(len(calls))
+"""
+
+
+def test_the_final_metrics_are_computed_once_for_the_table_and_the_results(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-c", FINAL_METRICS_ONCE, str(run_dir)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] == "1"
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["final_loss"] == pytest.approx(scalars(run_dir)["final/train_loss"][-1][1])
 
 
 def test_everything_goes_into_the_run_dir(seed_run):

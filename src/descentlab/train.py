@@ -122,7 +122,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if not trainer.is_global_zero:
         return {}
 
-    metrics = final_metrics(module, data)
+    # the HParams table's, where it computed them in this process (not in ddp_spawn's workers):
+    # the same weights, and a pass over the data sets less
+    table = next((c for c in trainer.callbacks if isinstance(c, HParams)), None)
+    metrics = table.metrics if table and table.metrics else final_metrics(module, data)
     final: dict[str, Any] = {
         **metrics,
         "status": run_status(trainer, metrics["final/train_loss"]),
@@ -131,7 +134,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "h": curvature(module, data),  # the theory's curvature, where it applies
     }
     # the HParams table's row, for a sweep's summary to write the columns of all its jobs
-    table = next((c for c in trainer.callbacks if isinstance(c, HParams)), None)
     final["hparams"] = None if table is None else table.row(str(final["status"]))
     line = summary_line(final, optimum(module, data), int(module.steps), tested)
     if stop is None and final["status"] == "diverged":  # callbacks.divergence=null: no stop

@@ -36,6 +36,7 @@ class HParams(Callback):
         # table, have no Hydra config to read them from
         self.params = {**params, **command_line()}
         self.in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+        self.metrics: dict[str, float] | None = None  # the final metrics, once computed
 
     def row(self, status: str) -> dict[str, Any]:
         """The run's settings as the table shows them, with its status (ok or diverged)."""
@@ -44,7 +45,7 @@ class HParams(Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.logger is None:
             raise ValueError("callbacks.hparams needs a logger; set logger=tensorboard")
-        metrics = final_metrics(pl_module, trainer.datamodule)
+        metrics = self.metrics = final_metrics(pl_module, trainer.datamodule)
         params = self.row(run_status(trainer, metrics["final/train_loss"]))
         step = trainer.global_step
         if not self.in_sweep:
