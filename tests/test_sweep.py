@@ -202,6 +202,17 @@ def test_jobs_write_their_hparams_row_and_the_summary_the_columns(basic_sweep):
     }
 
 
+def test_a_sweep_of_fast_dev_runs_writes_no_table_and_fails_no_job(tmp_path):
+    """trainer.fast_dev_run swaps the logger for a stand-in that writes nothing: its jobs have
+    no HParams row to write, and end ok."""
+    out = tmp_path / "sweep"
+    proc = sweep(
+        tmp_path, "optimizer.lr=0.1,0.2", "+trainer.fast_dev_run=true", f"hydra.sweep.dir={out}"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [row["status"] for row in rows(out)] == ["ok", "ok"]
+
+
 def test_a_swept_boolean_reads_as_typed_in_the_table_and_the_summary(tmp_path):
     out = tmp_path / "sweep"
     proc = sweep(

@@ -56,9 +56,10 @@ class HParams(Callback):
         from torch.utils.tensorboard.summary import hparams
 
         _, start, end = hparams(params, metrics)  # the row; the sweep's summary writes the columns
-        writer = trainer.logger.experiment._get_file_writer()
-        writer.add_summary(start, step)
-        writer.add_summary(end, step)
+        writer = trainer.logger.experiment._get_file_writer()  # None: fast_dev_run's stand-in
+        if writer is not None:
+            writer.add_summary(start, step)
+            writer.add_summary(end, step)
         trainer.logger.log_metrics(metrics, step)
 
 
