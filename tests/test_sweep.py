@@ -213,6 +213,26 @@ def test_a_sweep_of_fast_dev_runs_writes_no_table_and_fails_no_job(tmp_path):
     assert [row["status"] for row in rows(out)] == ["ok", "ok"]
 
 
+def test_a_list_or_mapping_among_the_tables_params_is_a_cell_of_text(tmp_path):
+    """callbacks.hparams.params may hold any value: a list is written as text, a mapping's keys
+    as columns of their own (nested.a), in each job's row and results.json."""
+    out = tmp_path / "sweep"
+    proc = sweep(
+        tmp_path, "optimizer.lr=0.1,0.2", "trainer.max_steps=20",
+        "+callbacks.hparams.params.w=[1,2]", "+callbacks.hparams.params.nested={a: 1, b: null}",
+        f"hydra.sweep.dir={out}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert [row["status"] for row in rows(out)] == ["ok", "ok"]
+    for num in "01":
+        row = json.loads((out / num / "results.json").read_text())["hparams"]
+        assert (row["w"], row["nested.a"], row["nested.b"]) == ("[1, 2]", 1, "null")
+        start = plugin_data_pb2.HParamsPluginData.FromString(
+            hparams_plugin(out / num)["_hparams_/session_start_info"]
+        ).session_start_info
+        assert start.hparams["w"].string_value == "[1, 2]"
+
+
 def test_a_swept_boolean_reads_as_typed_in_the_table_and_the_summary(tmp_path):
     out = tmp_path / "sweep"
     proc = sweep(

@@ -14,6 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import Callback
+from omegaconf import OmegaConf
 
 from descentlab.callbacks.divergence import run_status
 from descentlab.summary import final_metrics
@@ -34,7 +35,10 @@ class HParams(Callback):
             )
         # read here, where Hydra runs the job: ddp_spawn's worker processes, which write the
         # table, have no Hydra config to read them from
-        self.params = {**params, **command_line()}
+        plain = (
+            OmegaConf.to_container(params, resolve=True) if OmegaConf.is_config(params) else params
+        )
+        self.params = {**cells(plain), **command_line()}
         self.in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
         self.metrics: dict[str, float] | None = None  # the final metrics, once computed
 
@@ -64,22 +68,30 @@ class HParams(Callback):
 
 
 def command_line() -> dict[str, Any]:
-    """key → value for each `key=value` override of this run, typed as Hydra parsed it
-    (numbers stay numbers, so the table can sort and plot them), but for true and false, kept
-    as typed: torch's HParams record would show them as 1 and 0, and a CSV as True and False."""
+    """key → value for each `key=value` override of this run, as a table cell (`cell`)."""
     if not HydraConfig.initialized():
         return {}
     overrides = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
-    values = {}
-    for override in overrides:
-        if override.is_delete():
-            continue
-        value = override.value()
-        if value is None:  # as it was typed: the table takes no None, and str() gives "None"
-            value = "null"
-        elif isinstance(value, bool):
-            value = "true" if value else "false"
-        values[override.key_or_group] = (
-            value if isinstance(value, int | float | str | bool) else str(value)
-        )
-    return values
+    return {o.key_or_group: cell(o.value()) for o in overrides if not o.is_delete()}
+
+
+def cell(value: Any) -> int | float | str:
+    """A value as the table (and results.json) holds it: a number stays a number, so the table
+    can sort and plot it; null, true and false as typed (the table takes no None, and torch's
+    HParams record would show true as 1, a CSV as True); anything else, such as a list, as text."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, int | float | str) else str(value)
+
+
+def cells(params: Mapping[str, Any], prefix: str = "") -> dict[str, int | float | str]:
+    """`params` as table cells, a nested mapping's keys joined by dots, as overrides name them."""
+    flat: dict[str, int | float | str] = {}
+    for key, value in params.items():
+        if isinstance(value, Mapping):
+            flat.update(cells(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = cell(value)
+    return flat
