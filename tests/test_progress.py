@@ -87,7 +87,11 @@ def test_a_resumed_run_counts_on_from_its_checkpoints_step(tmp_path):
     the last line count, not from 0 to 30 of 30."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    data = LinearData(3.0, 0.0, 64, 0.1, "normal", 1.0, 0.25, None, seed=0)
+    class WithTest(LinearData):  # a test split, as the digits have: the validation set here
+        def test_dataloader(self):
+            return self.val_dataloader()
+
+    data = WithTest(3.0, 0.0, 64, 0.1, "normal", 1.0, 0.25, None, seed=0)
     module = DescentModule(Linear(bias=False), torch.nn.MSELoss(), torch.optim.SGD)
 
     def trainer(max_steps: int, *callbacks: L.Callback) -> L.Trainer:
@@ -105,6 +109,9 @@ def test_a_resumed_run_counts_on_from_its_checkpoints_step(tmp_path):
     assert resumed.global_step == 50
     assert (tasks.final, tasks.total) == (50, 50)
     assert tasks.seen[0] == 21  # its first step: the 21st
+    resumed.test(module, datamodule=data)  # the test's own bar counts its batches: 1 of 1
+    (test,) = [t for t in bar.progress.tasks if "Testing" in str(t.description)]
+    assert (test.completed, test.total) == (1, 1)
 
 
 def test_refresh_rate_0_trains_with_no_bar():

@@ -61,14 +61,17 @@ class ProgressBar(RichProgressBar):
 
     def _add_task(self, total_batches: int | float, description: str, visible: bool = True) -> Any:
         task = super()._add_task(total_batches, description, visible)
-        if self.start:  # shown from the start, not counted as progress made (its rate, ETA)
+        training = description == self._get_train_description(0)  # not the test's bar
+        if training and self.start:  # shown from the start, not counted as progress made (rate)
             self.progress.reset(task, total=total_batches, completed=self.start, visible=visible)
         return task
 
     def _update(self, progress_bar_id: Any, current: int) -> None:
-        super()._update(
-            progress_bar_id, self.start + current // self.trainer.accumulate_grad_batches
-        )
+        if progress_bar_id != self.train_progress_bar_id:  # the test's: its batches as they are
+            super()._update(progress_bar_id, current)
+            return
+        steps = current // self.trainer.accumulate_grad_batches
+        super()._update(progress_bar_id, self.start + steps)
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
