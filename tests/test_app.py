@@ -407,6 +407,24 @@ def test_resuming_without_the_scheduler_that_lowered_lr_is_refused(seed_run, tmp
     )
 
 
+def test_resuming_without_a_scheduler_that_left_lr_as_it_was_is_allowed(run_app, tmp_path):
+    """20 steps, two validations: ReduceLROnPlateau (patience 2) has not lowered lr. Without it
+    the run goes on at optimizer.lr; another optimizer.lr is named as such."""
+    from descentlab.cli import one_line, precheck
+
+    proc, run_dir, _ = run_app("trainer.max_steps=20", "explain=0", name="short")
+    assert proc.returncode == 0, proc.stderr
+    assert [v for _, v in scalars(run_dir)["lr"]] == pytest.approx([0.1] * 20)
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    args = [f"hydra.run.dir={tmp_path / 'new'}", f"ckpt_path={ckpt}", "trainer.max_steps=40"]
+    precheck([*args, "scheduler=none"])
+    with pytest.raises(Exception) as caught:
+        precheck([*args, "scheduler=none", "optimizer.lr=0.05"])
+    assert one_line(caught.value).startswith(
+        "optimizer.lr=0.05: the checkpoint was saved with optimizer.lr=0.1,"
+    )
+
+
 def test_resuming_from_a_weights_only_checkpoint_is_refused(seed_run, tmp_path):
     """callbacks.checkpoint.save_weights_only=true keeps no optimizer state to resume."""
     import torch

@@ -454,16 +454,6 @@ def check_checkpoint(cfg: DictConfig) -> None:
         "optimizer": set(checkpoint["optimizer_states"][0]["param_groups"][0]),
         "scheduler": set(next(iter(checkpoint.get("lr_schedulers", [])), {})),
     }
-    lr_saved = checkpoint["optimizer_states"][0]["param_groups"][0].get("lr")
-    lr_set = OmegaConf.select(cfg, "optimizer.lr", default=None)
-    if checkpoint.get("lr_schedulers") and not cfg.get("scheduler") and lr_saved != lr_set:
-        # the optimizer's state is restored, its lr as the scheduler left it: the run would go
-        # on at that lr while its settings, results.json and the HParams table say optimizer.lr
-        raise ConfigError(
-            f"scheduler=none: the checkpoint's scheduler had taken lr to {lr_saved:g}, where "
-            f"resuming without it goes on, not at optimizer.lr={lr_set}; resume with the "
-            "scheduler it was saved with, or start a new run"
-        )
     for group, saved in checkpoint.get("arguments", {}).items():
         if not cfg.get(group):  # scheduler=none: nothing of it to restore
             continue
@@ -475,6 +465,18 @@ def check_checkpoint(cfg: DictConfig) -> None:
                     f"{group}.{key}={value}, and resuming restores the {group}'s state, "
                     f"settings included; resume with {value}, or start a new run"
                 )
+    # after the settings: an optimizer.lr other than the saved one is named as such above
+    lr_now = checkpoint["optimizer_states"][0]["param_groups"][0].get("lr")
+    lr_set = checkpoint.get("arguments", {}).get("optimizer", {}).get("lr")  # as configured
+    lowered = None not in (lr_now, lr_set) and lr_now != lr_set
+    if checkpoint.get("lr_schedulers") and not cfg.get("scheduler") and lowered:
+        # the optimizer's state is restored, its lr as the scheduler left it: the run would go
+        # on at that lr while its settings, results.json and the HParams table say optimizer.lr
+        raise ConfigError(
+            f"scheduler=none: the checkpoint's scheduler had taken lr to {lr_now:g}, where "
+            f"resuming without it goes on, not at optimizer.lr={lr_set}; resume with the "
+            "scheduler it was saved with, or start a new run"
+        )
     max_steps = OmegaConf.select(cfg, "trainer.max_steps")
     every = OmegaConf.select(cfg, "trainer.val_check_interval")
     if is_int(max_steps) and max_steps > 0 and is_int(every) and max_steps - step < every:
