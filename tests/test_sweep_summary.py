@@ -79,6 +79,10 @@ def test_the_hparams_columns_are_every_jobs_settings_and_metrics(tmp_path):
     job(tmp_path, 1, status="ok", lr=0.1, final_loss=0.01, hparams={**row, "model.bias": "true"},
         metrics=[*names, "final/b"])  # fmt: skip
     job(tmp_path, 2, status="failed", lr=0.1, error="ConfigError: x")
+    job(tmp_path, 3, status="ok", lr=0.1, final_loss=0.01, metrics=names,
+        hparams={**row, "trainer.gradient_clip_val": "null"})  # fmt: skip
+    job(tmp_path, 4, status="ok", lr=0.1, final_loss=0.01, metrics=names,
+        hparams={**row, "trainer.gradient_clip_val": 0.5})  # fmt: skip
     summarize(tmp_path)
     record = plugin_data_pb2.HParamsPluginData.FromString(
         hparams_plugin(tmp_path / "summary")["_hparams_/experiment"]
@@ -89,6 +93,7 @@ def test_the_hparams_columns_are_every_jobs_settings_and_metrics(tmp_path):
         "optimizer.lr": api_pb2.DATA_TYPE_FLOAT64,
         "model.bias": api_pb2.DATA_TYPE_STRING,  # as typed: false, true
         "status": api_pb2.DATA_TYPE_STRING,
+        "trainer.gradient_clip_val": api_pb2.DATA_TYPE_FLOAT64,  # a number in one job: numbers
     }
     assert [info.name.tag for info in record.metric_infos] == [*names, "final/b"]
 

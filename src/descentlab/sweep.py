@@ -164,10 +164,11 @@ def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
     tags = ["train/loss", "val/loss", "param/w", "lr"]
     writer.add_event(events.event(events.overlaid("jobs overlaid", tags), 0))
     # the HParams table's columns: every job's settings and metrics (each job wrote its row)
-    columns: dict[str, Any] = {}  # each setting as the first job that has it set it (its type)
-    for r in results:
+    columns: dict[str, Any] = {}  # each setting with a value that gives its type: a number
+    for r in results:  # where any job has one (0.5 beside another job's null), else text
         for key, value in (r.get("hparams") or {}).items():
-            columns.setdefault(key, value)
+            if key not in columns or isinstance(value, int | float):
+                columns[key] = value
     metrics = dict.fromkeys(m for r in results for m in r.get("metrics") or [])
     if columns:
         writer.add_event(events.event(events.experiment(columns, list(metrics)), 0))
