@@ -39,6 +39,7 @@ from descentlab.errors import ConfigError
 from descentlab.rules import check_rules, check_value
 from descentlab.validate import (
     PLUGIN_EXTRAS,
+    UNSET,
     check_fresh_dir,
     check_job,
     check_plugins,
@@ -58,7 +59,6 @@ OmegaConf.register_new_resolver("descentlab.job_devices", job_devices, replace=T
 PACKAGED_CONF = Path(__file__).parent / "conf"  # where a wheel puts conf/
 CONF_DIR = PACKAGED_CONF if PACKAGED_CONF.is_dir() else Path(__file__).parents[2] / "conf"
 HYDRA_FILES = ("config", "hydra", "overrides")  # what Hydra saves under a run's .hydra/
-ABSENT = object()  # OmegaConf.select's default for a key the config does not have (null is None)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -345,7 +345,7 @@ def compose_config(overrides: list[str]) -> DictConfig:
                 (
                     i
                     for i in range(1, len(parts))
-                    if OmegaConf.select(valid, ".".join(parts[:i]), default=ABSENT) is ABSENT
+                    if OmegaConf.select(valid, ".".join(parts[:i]), default=UNSET) is UNSET
                 ),
                 len(parts),
             )

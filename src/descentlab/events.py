@@ -45,8 +45,9 @@ def overlaid(category: str, tags: list[str]) -> Summary:
 
 def experiment(columns: dict[str, Any], metrics: list[str]) -> Summary:
     """The HParams plugin's experiment record: the table's columns, each setting typed as
-    torch's `hparams` types a job's value of it (a number, bool included, or a string), and the
-    metrics. TensorBoard takes the table's columns from one such record in the logdir."""
+    torch's `hparams` types a job's value of it (a number, or a string: null, true and false
+    are written as typed), and the metrics. TensorBoard takes the table's columns from one such
+    record in the logdir."""
     infos = [
         HParamInfo(
             name=name,
