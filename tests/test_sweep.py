@@ -443,6 +443,33 @@ def test_importing_a_job_runs_no_full_collection_and_freezes_what_it_imported_on
     assert module == "descentlab.job"
 
 
+# A fresh interpreter, as `descentlab` starts: counts the full garbage collections while the
+# command's check of a run or a sweep imports the classes its config names (torch, Lightning).
+PRECHECK = """
+import gc, json, sys
+from descentlab.cli import precheck
+full = []
+gc.callbacks.append(lambda phase, info: phase == "start" and full.append(info["generation"] == 2))
+precheck(sys.argv[1:])
+print(json.dumps([sum(full), "torch" in sys.modules, gc.get_freeze_count()]))
+"""
+
+
+@pytest.mark.parametrize("sweep", [False, True])
+def test_checking_a_run_imports_torch_with_no_full_collection(tmp_path, sweep):
+    out = tmp_path / "out"
+    args = ["-m", "optimizer.lr=0.1,0.2", f"hydra.sweep.dir={out}"] if sweep else []
+    args = args or [f"hydra.run.dir={out}"]
+    proc = subprocess.run(
+        [sys.executable, "-c", PRECHECK, *args], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    during, imported_torch, frozen = json.loads(proc.stdout)
+    assert imported_torch  # validate imports the data's and the model's classes
+    assert during == 0  # without the pause: seven, 0.7 s of a run's start
+    assert frozen > 100_000
+
+
 # A sweep run in this interpreter by `descentlab`'s entry point, then what the interpreter's
 # exit would walk in its full collections: the objects they still track.
 SWEEP_THEN_EXIT = """

@@ -11,7 +11,6 @@ import sys
 import warnings
 from argparse import Namespace
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -36,6 +35,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from descentlab.devices import job_devices
 from descentlab.errors import ConfigError
+from descentlab.imports import import_lasting
 from descentlab.rules import check_rules, check_value
 from descentlab.validate import (
     PLUGIN_EXTRAS,
@@ -98,24 +98,10 @@ def empty_refused_run_dir() -> None:
         saved.rmdir()
 
 
-@cache
 def job() -> Callable[[DictConfig], dict[str, Any]]:
-    """`descentlab.job.run`, imported once per process (each joblib, Ray or SLURM worker too).
-
-    Importing it imports torch and Lightning: ~400 000 objects that live as long as the
-    process. Each full garbage collection during the import would walk all those made so far
-    (0.5 s in all), and each one after it all of them (0.15 s): full collections wait until the
-    import is done (young objects are still collected), and then what it brought is frozen out
-    of every later one.
-    """
-    young, middle, full = gc.get_threshold()
-    gc.set_threshold(young, middle, 2**30)
-    try:
-        from descentlab.job import run
-    finally:
-        gc.freeze()
-        gc.set_threshold(young, middle, full)
-    return run
+    """`descentlab.job.run`, imported once per process (each joblib, Ray or SLURM worker too);
+    a lasting import: it imports torch and Lightning."""
+    return import_lasting("descentlab.job").run
 
 
 def main() -> None:

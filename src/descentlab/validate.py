@@ -6,7 +6,6 @@ is in `descentlab.rules`; here, what the keys need of each other, of the data, o
 and of the disk.
 """
 
-import importlib
 import importlib.util
 import inspect
 import os
@@ -19,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from descentlab.errors import ConfigError
+from descentlab.imports import import_lasting
 from descentlab.rules import RULED, check_rules, is_int, is_number
 
 REQUIRED = ("model", "criterion", "optimizer", "data", "trainer")
@@ -317,7 +317,7 @@ def check_task(cfg: DictConfig) -> None:
     data = OmegaConf.select(cfg, "data._target_")
     module, _, name = str(data).rpartition(".")
     try:
-        task = getattr(getattr(importlib.import_module(module), name), "task", None)
+        task = getattr(getattr(import_lasting(module), name), "task", None)
     except (ImportError, AttributeError, ValueError):
         return  # check_arguments names the bad _target_
     if task is None:
@@ -523,7 +523,7 @@ def imported(path: str, target: str) -> Any:
     """The class or function `target` names, imported; one that cannot be is named in one line."""
     module_name, _, name = target.rpartition(".")
     try:
-        return getattr(importlib.import_module(module_name), name)
+        return getattr(import_lasting(module_name), name)
     except (ImportError, AttributeError, ValueError) as error:
         raise ConfigError(f"{path}._target_={target}: cannot import it ({error})") from None
     except Exception as error:  # a user's module that fails as it loads: SyntaxError, …
