@@ -444,7 +444,11 @@ def sweep(tmp: Path, r: int) -> list[Row]:
 FIRST_STEP = """
 import os, sys, time
 from descentlab.cli import main
-from descentlab.module import DescentModule
+from descentlab.imports import import_lasting
+
+# imported as the command's check imports torch and Lightning (a plain import here would run
+# the full collections that import_lasting holds off, 0.7 s)
+DescentModule = import_lasting("descentlab.module").DescentModule
 
 def first_step(self, batch, batch_idx):
     print(time.time(), flush=True)
@@ -460,8 +464,10 @@ main()
 # spent in them and the seconds from the first hook's start to the last one's end.
 MONITOR_TIMED = """
 import atexit, sys, time
-from descentlab.callbacks.gradients import GradientMonitor
 from descentlab.cli import main
+from descentlab.imports import import_lasting
+
+GradientMonitor = import_lasting("descentlab.callbacks.gradients").GradientMonitor  # as FIRST_STEP
 
 spent, first, last = 0.0, None, None
 
