@@ -15,8 +15,13 @@ from types import ModuleType
 
 def import_lasting(name: str) -> ModuleType:
     """`importlib.import_module(name)`, with no full collection while it first imports."""
-    if name in sys.modules:
-        return sys.modules[name]
+    if (module := sys.modules.get(name)) is not None:
+        return module
+    if gc.get_freeze_count():
+        # a process that has run a job (a sweep's worker meeting a new _target_): its garbage
+        # is collected first, or the freeze would keep that job's trainer and weights for good;
+        # the collection walks only what is not frozen yet
+        gc.collect()
     young, middle, full = gc.get_threshold()
     gc.set_threshold(young, middle, 2**30)
     try:
