@@ -12,12 +12,17 @@ import importlib
 import sys
 from types import ModuleType
 
+# whether import_lasting has frozen in this process; gc.get_freeze_count() would say too, but it
+# counts the frozen objects one by one (40 ms once torch is imported)
+froze = False
+
 
 def import_lasting(name: str) -> ModuleType:
     """`importlib.import_module(name)`, with no full collection while it first imports."""
+    global froze
     if (module := sys.modules.get(name)) is not None:
         return module
-    if gc.get_freeze_count():
+    if froze:
         # a process that has run a job (a sweep's worker meeting a new _target_): its garbage
         # is collected first, or the freeze would keep that job's trainer and weights for good;
         # the collection walks only what is not frozen yet
@@ -28,4 +33,5 @@ def import_lasting(name: str) -> ModuleType:
         return importlib.import_module(name)
     finally:
         gc.freeze()
+        froze = True
         gc.set_threshold(young, middle, full)
