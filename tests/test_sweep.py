@@ -466,8 +466,11 @@ print(json.dumps([len(walked), "torch" in sys.modules, gc.get_freeze_count()]))
 @pytest.mark.parametrize("sweep", [False, True])
 def test_checking_a_run_imports_torch_with_no_full_collection(tmp_path, sweep):
     out = tmp_path / "out"
-    args = ["-m", "optimizer.lr=0.1,0.2", f"hydra.sweep.dir={out}"] if sweep else []
-    args = args or [f"hydra.run.dir={out}"]
+    args = (
+        ["-m", "optimizer.lr=0.1,0.2", f"hydra.sweep.dir={out}"]
+        if sweep
+        else [f"hydra.run.dir={out}"]
+    )
     proc = subprocess.run(
         [sys.executable, "-c", PRECHECK, *args], capture_output=True, text=True, timeout=300
     )
