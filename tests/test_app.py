@@ -480,6 +480,29 @@ def test_a_constructor_that_refuses_its_arguments_is_one_line(run_app):
     )
 
 
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("precision", "bad", "trainer.precision=bad: Precision 'bad' is invalid. Allowed"),
+        ("devices", "abc", "trainer.devices=abc: `devices` selected with `CPUAccelerator` should"),
+    ],
+)
+def test_a_trainer_argument_refused_by_lightning_is_named_by_its_key(key, value, expected):
+    """Lightning names the bad value in quotes, or the argument in backticks."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from descentlab.errors import refused
+
+    cfg = OmegaConf.create(
+        {"trainer": {"_target_": "lightning.pytorch.Trainer", "accelerator": "cpu", key: value}}
+    )
+    with pytest.raises(InstantiationException) as caught:
+        instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    assert str(refused(caught.value, cfg)).startswith(expected)
+
+
 def test_callbacks_set_to_null_leave_no_checkpoint_and_no_bar(run_app):
     """Lightning adds a checkpoint and a progress bar of its own unless told not to."""
     proc, run_dir, _ = run_app(

@@ -79,9 +79,12 @@ def test_the_defaults_pass(check):
         ("+optimizer.beta=3", "optimizer.beta: not an argument of torch.optim.SGD"),
         ("ckpt_path=/no/such/last.ckpt", "ckpt_path=/no/such/last.ckpt: no such file"),
         ("model._target_=no.such.Model", "model._target_=no.such.Model: cannot import it"),
+        ("data._target_=.x.Data", "data._target_=.x.Data: must be a full dotted path, module"),
+        ("model._target_=Model", "model._target_=Model: must be a full dotted path, module.Name"),
         ("freeze=[c]", "freeze=['c']: the model has no parameter c; it has w"),
         ("freeze=[w]", "freeze=['w']: that is every parameter; nothing would train"),
         ("explain=-1", "explain=-1: must be an integer ≥ 0"),
+        ("hydra.job.chdir=abc", "hydra.job.chdir=abc: must be true or false"),  # Hydra's own
         ("logger.max_queue=0", "logger.max_queue=0: must be an integer ≥ 1"),
         ("logger.save_every=-1", "logger.save_every=-1: must be a number ≥ 0 (seconds)"),
         ("+logger.flush_secs=abc", "logger.flush_secs=abc: must be a number > 0 (seconds)"),
@@ -601,6 +604,32 @@ def test_gpu_without_a_gpu_is_refused(check):
     if torch.cuda.is_available():
         pytest.skip("a GPU is visible")
     assert "no GPU is visible here" in error_of(check, "trainer.accelerator=gpu")
+
+
+@pytest.mark.parametrize("accelerator", ["mps", "tpu"])
+def test_an_accelerator_that_is_not_here_is_refused_by_its_key(check, accelerator):
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+
+    if AcceleratorRegistry[accelerator]["accelerator"].is_available():
+        pytest.skip(f"{accelerator} is available")
+    assert error_of(check, f"trainer.accelerator={accelerator}") == (
+        f"trainer.accelerator={accelerator}: no {accelerator.upper()} is visible here; "
+        "use cpu or auto"
+    )
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("hydra.launcher.n_jobs=1.5", "hydra.launcher.n_jobs=1.5: must be an integer"),
+        ("hydra.launcher.timeout=abc", "hydra.launcher.timeout=abc: must be a number"),
+    ],
+)
+def test_a_launchers_typed_key_set_to_another_type_is_named(tmp_path: Path, override, expected):
+    """Hydra's launchers declare their keys' types; OmegaConf's words are replaced by the rules'."""
+    with pytest.raises(Exception) as caught:
+        precheck(["-m", "hydra/launcher=joblib", override, f"hydra.sweep.dir={tmp_path}"])
+    assert one_line(caught.value) == expected
 
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local", "submitit_slurm"])

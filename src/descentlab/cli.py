@@ -389,6 +389,10 @@ def not_an_option(overrides: list[str]) -> ConfigError:
     return ConfigError(f"{' '.join(overrides)}: every override needs a key: key=value")
 
 
+# what OmegaConf's "could not be converted to Integer" asks for, in the words of descentlab's rules
+TYPED = {"Integer": "an integer", "Float": "a number", "bool": "true or false"}
+
+
 def one_line(error: Exception) -> str:
     if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:  # a conf file
         mark = error.context_mark or error.problem_mark  # where the broken part starts
@@ -416,6 +420,12 @@ def one_line(error: Exception) -> str:
         return (
             f"{override}: {key} is a group of keys, not a value; set one of its keys: {key}.<key>=…"
         )
+    typed = re.match(
+        r"Value '.*' (?:of type '\w+' could not be converted to|is not a valid) (\w+)",
+        cause[0] if cause else "",
+    )
+    if merging and typed and typed.group(1) in TYPED:  # a key of a typed (structured) config
+        return f"{merging.group(1)}: must be {TYPED[typed.group(1)]}"
     if isinstance(error, ConfigCompositionException) and cause:  # "Error merging override …"
         text += f": {cause[0]}"
     return text.split(" Config search path:")[0]

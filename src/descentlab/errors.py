@@ -18,7 +18,8 @@ def refused(error: InstantiationException, cfg: Any = None) -> ConfigError:
     """Hydra's "Error in call to target …" block as one line: the key it built, and the first
     line of what the constructor said (as it is where that names the key or one below it).
     Where that quotes the value of one of the node's keys in `cfg` (Lightning's "Precision
-    'bad' is invalid"), the line names that key and value."""
+    'bad' is invalid"), the line names that key and value; so too where it names one of them
+    `in backticks` (Lightning's "`devices` selected with `CPUAccelerator` should be an int > 0")."""
     key = re.search(r"full_key: (\S+)", str(error))
     cause = error.__cause__
     reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
@@ -32,6 +33,8 @@ def refused(error: InstantiationException, cfg: Any = None) -> ConfigError:
         named = [
             k for k, v in values.items() if isinstance(v, str | int | float) and str(v) in quoted
         ]
+        if len(named) != 1:
+            named = [k for k in set(re.findall(r"`(\w+)`", reason)) if k in values]
         if len(named) == 1:
             return ConfigError(f"{name}.{named[0]}={values[named[0]]}: {reason}")
     return ConfigError(f"{name}: {reason}")

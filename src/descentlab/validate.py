@@ -218,6 +218,14 @@ def check_relations(cfg: DictConfig) -> None:
             raise ConfigError(
                 f"trainer.accelerator={accelerator}: no GPU is visible here; use cpu or auto"
             )
+    if accelerator in ("mps", "tpu"):
+        from lightning.pytorch.accelerators import AcceleratorRegistry
+
+        if not AcceleratorRegistry[accelerator]["accelerator"].is_available():
+            raise ConfigError(
+                f"trainer.accelerator={accelerator}: no {accelerator.upper()} is visible here; "
+                "use cpu or auto"
+            )
     nodes = OmegaConf.select(cfg, "trainer.num_nodes")
     launcher = str(OmegaConf.select(cfg, "hydra.launcher._target_", default=""))
     if is_int(nodes) and nodes > 1 and "Slurm" not in launcher and not started_on_nodes():
@@ -318,7 +326,7 @@ def check_task(cfg: DictConfig) -> None:
     module, _, name = str(data).rpartition(".")
     try:
         task = getattr(getattr(import_lasting(module), name), "task", None)
-    except (ImportError, AttributeError, ValueError):
+    except (ImportError, AttributeError, ValueError, TypeError):  # TypeError: `.x.Foo`
         return  # check_arguments names the bad _target_
     if task is None:
         return
@@ -522,6 +530,11 @@ def targets(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
 def imported(path: str, target: str) -> Any:
     """The class or function `target` names, imported; one that cannot be is named in one line."""
     module_name, _, name = target.rpartition(".")
+    if not module_name or module_name.startswith("."):
+        raise ConfigError(
+            f"{path}._target_={target}: must be a full dotted path, module.Name "
+            "(as torch.nn.MSELoss)"
+        )
     try:
         return getattr(import_lasting(module_name), name)
     except (ImportError, AttributeError, ValueError) as error:
