@@ -632,6 +632,63 @@ def test_a_launchers_typed_key_set_to_another_type_is_named(tmp_path: Path, over
     assert one_line(caught.value) == expected
 
 
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (
+            ["+hydra.launcher.ray.init.num_cpu=2"],
+            "hydra.launcher.ray.init.num_cpu: not an argument of ray.init; allowed: address, "
+            "num_cpus,",
+        ),
+        (
+            ["+hydra.launcher.ray.remote.num_gpu=1"],
+            "hydra.launcher.ray.remote: Invalid option keyword num_gpu for remote functions.",
+        ),
+        (
+            ["+hydra.launcher.ray.remote.num_gpus=-1"],
+            "hydra.launcher.ray.remote: The quantity of resource num_gpus cannot be negative",
+        ),
+    ],
+)
+def test_a_ray_option_that_ray_does_not_take_is_refused_before_the_sweep(
+    tmp_path: Path, overrides, expected
+):
+    """Hydra's Ray launcher hands them to ray.init and ray.remote after making the sweep dir."""
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+    with pytest.raises(Exception) as caught:
+        precheck(["-m", "hydra/launcher=ray", *overrides, f"hydra.sweep.dir={tmp_path / 's'}"])
+    assert one_line(caught.value).startswith(expected)
+    assert not (tmp_path / "s").exists()
+    # what Ray takes passes
+    precheck(
+        [
+            "-m",
+            "hydra/launcher=ray",
+            "+hydra.launcher.ray.init.num_cpus=2",
+            "+hydra.launcher.ray.remote.num_cpus=1",
+            f"hydra.sweep.dir={tmp_path / 's'}",
+        ]
+    )
+
+
+def test_a_joblib_backend_other_than_loky_is_refused(tmp_path: Path):
+    """Hydra's joblib launcher would run loky whatever the key said."""
+    with pytest.raises(Exception) as caught:
+        precheck(["-m", "hydra/launcher=joblib", "hydra.launcher.backend=threading"])
+    assert one_line(caught.value) == (
+        "hydra.launcher.backend=threading: must be null or loky (Hydra's joblib launcher always "
+        "runs jobs in loky's processes)"
+    )
+    precheck(
+        [
+            "-m",
+            "hydra/launcher=joblib",
+            "hydra.launcher.backend=loky",
+            f"hydra.sweep.dir={tmp_path}",
+        ]
+    )
+
+
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local", "submitit_slurm"])
 def test_a_sweep_whose_launcher_is_installed_passes(monkeypatch, tmp_path: Path, launcher):
     monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}")  # as on a SLURM cluster

@@ -225,6 +225,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v == "processes",
         "processes (Hydra's joblib launcher always runs jobs in loky's processes)",
     ),
+    "hydra.launcher.backend": (  # Hydra's joblib launcher sets it to loky, whatever it says
+        lambda v: v in (None, "loky"),
+        "null or loky (Hydra's joblib launcher always runs jobs in loky's processes)",
+    ),
     "hydra.launcher.timeout_min": (lambda v: is_int(v) and v >= 1, "an integer ≥ 1 (minutes)"),
     "hydra.launcher.n_jobs": (
         lambda v: is_int(v) and v != 0,

@@ -586,11 +586,34 @@ def check_plugins(cfg: DictConfig) -> None:
             installed = False
         if not installed:
             raise plugin_missing(f"hydra/{group}", cfg.hydra.runtime.choices[f"hydra/{group}"])
+    if cfg.hydra.launcher._target_.endswith(".RayLauncher"):
+        check_ray(cfg.hydra.launcher.ray)
     if cfg.hydra.launcher._target_.endswith(".SlurmLauncher") and not shutil.which("sbatch"):
         raise ConfigError(  # submitit would fail in a traceback once the sweep dir is made
             "hydra/launcher=submitit_slurm: no SLURM here (sbatch is not on the PATH); "
             "run it on the cluster, or use hydra/launcher=submitit_local or joblib here"
         )
+
+
+def check_ray(ray_cfg: DictConfig) -> None:
+    """Hydra's Ray launcher hands `init` to `ray.init` and `remote` to `ray.remote` once the
+    sweep dir is made; a key neither takes would end there in Ray's traceback."""
+    import ray
+
+    init = inspect.signature(ray.init).parameters.values()
+    allowed = [p.name for p in init if p.kind is not p.VAR_KEYWORD]
+    for key in ray_cfg.get("init") or {}:
+        if key not in allowed:
+            raise ConfigError(
+                f"hydra.launcher.ray.init.{key}: not an argument of ray.init; allowed: "
+                f"{', '.join(allowed)}"
+            )
+    remote = OmegaConf.to_container(ray_cfg.get("remote") or {}, resolve=True)
+    if remote:
+        try:
+            ray.remote(**remote)(lambda: None)  # Ray checks a task's options as it wraps one
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"hydra.launcher.ray.remote: {error}") from None
 
 
 def plugin_missing(group: str, choice: str) -> ConfigError:
