@@ -334,6 +334,7 @@ def test_ddp_spawn_inside_a_sweep_makes_exactly_its_jobs(tmp_path):
         "trainer.strategy=ddp_spawn",
         "scheduler=none",
         "trainer.max_steps=20",
+        "explain=10",  # as a run's default: the table is left out of sweeps
         f"hydra.sweep.dir={out}",
     )
     assert proc.returncode == 0, proc.stderr
@@ -358,6 +359,12 @@ def test_ddp_spawn_inside_a_sweep_makes_exactly_its_jobs(tmp_path):
     assert diverging["status"] == "diverged"  # lr 5 > 2/h ≈ 1.23
     assert int(diverging["steps"]) < 20
     assert "diverged at step" in proc.stdout and "> critical lr 1.23" in proc.stdout
+    # the worker processes, which have no Hydra config, know they run a sweep's job: no
+    # first-steps table; nor do Lightning's messages that the command leaves out show there
+    output = proc.stdout + proc.stderr
+    assert "the first steps" not in output
+    for left_out in ("LeafSpec", "logging interval", "`Trainer.fit` stopped"):
+        assert left_out not in output
     # the HParams table, written in the worker processes, has every key set on the command line
     for job in ("0", "1", "2"):
         start = hparams_plugin(out / job)["_hparams_/session_start_info"]

@@ -1,7 +1,6 @@
 """One training run, top to bottom: check the config, build each piece from it, fit, report."""
 
 import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,28 +32,12 @@ from descentlab.validate import active_metrics, check_model, validate
 
 log = logging.getLogger(__name__)
 
-# Data lives in memory as tensors: worker processes would only add start-up cost.
-warnings.filterwarnings("ignore", ".*does not have many workers.*")
-warnings.filterwarnings("ignore", ".*treespec, LeafSpec.*")  # Lightning's call, torch's warning
-warnings.filterwarnings("ignore", ".*not available but strict is set to `False`.*")  # see plateau()
-# A resumed run writes its checkpoints into its own new dir, by design: the earlier run's
-# best-k bookkeeping that Lightning says it will not reload has no use there.
-warnings.filterwarnings("ignore", ".*The dirpath has changed from.*")
-# Per-step scalars go through StepScalars, not self.log, so log_every_n_steps has nothing to pace.
-warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
 # Hydra's logging prints to the console and the run's log file. Lightning gives its loggers
 # console handlers of their own when imported before Hydra's logging is set up (as the config
 # check does), and stops them passing lines on: its lines would miss the log file.
 for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
     logging.getLogger(name).handlers.clear()
     logging.getLogger(name).propagate = True
-NOT_RUN_INFO = (
-    "litlogger",  # an advertisement
-    "`Trainer.fit` stopped",  # max_steps reached: the run's last line says how many it took
-)
-logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-    lambda record: not any(text in record.getMessage() for text in NOT_RUN_INFO)
-)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:

@@ -32,13 +32,14 @@ class Explain(Callback):
 
     def __init__(self, steps: int) -> None:
         self.steps = steps
+        # known here, in the job's process: ddp_spawn's workers have no Hydra config
+        self.in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
         self.rows: list[dict[str, Any]] = []
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
         self.active = (
             self.steps > 0
-            and not in_sweep
+            and not self.in_sweep
             and trainer.is_global_zero
             and isinstance(pl_module.model, Linear)
             and isinstance(pl_module.criterion, torch.nn.MSELoss)
