@@ -78,7 +78,16 @@ def test_the_defaults_pass(check):
         ("+trainer.max_step=3", "trainer.max_step: not an argument of lightning.pytorch.Trainer"),
         ("+optimizer.beta=3", "optimizer.beta: not an argument of torch.optim.SGD"),
         ("ckpt_path=/no/such/last.ckpt", "ckpt_path=/no/such/last.ckpt: no such file"),
-        ("model._target_=no.such.Model", "model._target_=no.such.Model: cannot import it"),
+        (
+            "model._target_=no.such.Model",
+            "model._target_=no.such.Model: cannot import it (No module named 'no'; a module of "
+            "your own: put its dir on PYTHONPATH (PYTHONPATH=. for this dir))",
+        ),
+        (
+            "model._target_=descentlab.models.nope.Model",
+            "model._target_=descentlab.models.nope.Model: cannot import it (No module named "
+            "'descentlab.models.nope')",
+        ),
         ("data._target_=.x.Data", "data._target_=.x.Data: must be a full dotted path, module"),
         ("model._target_=Model", "model._target_=Model: must be a full dotted path, module.Name"),
         ("freeze=[c]", "freeze=['c']: the model has no parameter c; it has w"),
@@ -630,6 +639,20 @@ def test_a_launchers_typed_key_set_to_another_type_is_named(tmp_path: Path, over
     with pytest.raises(Exception) as caught:
         precheck(["-m", "hydra/launcher=joblib", override, f"hydra.sweep.dir={tmp_path}"])
     assert one_line(caught.value) == expected
+
+
+def test_a_search_path_dir_that_is_not_there_is_named(tmp_path: Path):
+    """Hydra would warn, go on, and then find no option the dir was to bring."""
+    (tmp_path / "my_conf" / "model").mkdir(parents=True)
+    (tmp_path / "my_conf" / "model" / "mine.yaml").write_text("_target_: torch.nn.Linear\n")
+    missing = tmp_path / "my_cnf"
+    with pytest.raises(Exception) as caught:
+        precheck([f"hydra.searchpath=[file://{missing}]", "model=mine"])
+    assert one_line(caught.value) == (
+        f"hydra.searchpath=[file://{missing}]: {missing} is not a dir; a config dir is added "
+        "as file://<its path>"
+    )
+    precheck([f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]", "model=mine"])  # there
 
 
 @pytest.mark.parametrize(

@@ -161,6 +161,7 @@ def precheck(argv: list[str]) -> None:
     swept = [o for o in overrides if o.is_sweep_override()]
     if informational and not overrides:
         return  # `--cfg job` alone: nothing to check, and no second composition to wait for
+    check_searchpath(overrides)
     cfg = compose_config([o.input_line for o in overrides if not o.is_sweep_override()])
     if informational and swept and not args.multirun:
         raise ConfigError(
@@ -183,6 +184,22 @@ def precheck(argv: list[str]) -> None:
             )
     check_fresh_dir("hydra.run.dir", Path(cfg.hydra.run.dir))
     validate(cfg)
+
+
+def check_searchpath(overrides: list[Override]) -> None:
+    """A dir in hydra.searchpath that is not there: Hydra warns and goes on, and the options
+    it was to bring are then "no such option"."""
+    for override in overrides:
+        if override.key_or_group != "hydra.searchpath" or override.is_sweep_override():
+            continue
+        entries = override.value()
+        for entry in entries if isinstance(entries, list) else [entries]:
+            path = str(entry).removeprefix("file://")
+            if "://" not in path and not Path(path).is_dir():
+                raise ConfigError(
+                    f"{override.input_line}: {path} is not a dir; a config dir is added as "
+                    "file://<its path>"
+                )
 
 
 def parse(overrides: list[str]) -> list[Override]:

@@ -537,6 +537,14 @@ def imported(path: str, target: str) -> Any:
         )
     try:
         return getattr(import_lasting(module_name), name)
+    except ModuleNotFoundError as error:
+        # the `descentlab` command, unlike `python -m`, does not import from the current dir
+        hint = (
+            "; a module of your own: put its dir on PYTHONPATH (PYTHONPATH=. for this dir)"
+            if error.name == module_name.partition(".")[0]
+            else ""
+        )
+        raise ConfigError(f"{path}._target_={target}: cannot import it ({error}{hint})") from None
     except (ImportError, AttributeError, ValueError) as error:
         raise ConfigError(f"{path}._target_={target}: cannot import it ({error})") from None
     except Exception as error:  # a user's module that fails as it loads: SyntaxError, …
