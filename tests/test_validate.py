@@ -269,19 +269,23 @@ def test_the_defaults_pass(check):
         ),
         (
             "metrics=classification",
-            "metrics=classification: for classification, and data=linear is regression",
+            "metrics=classification: for classification, and data=linear is regression; "
+            "choose metrics=regression",
         ),
         (
             "data=digits model=mlp criterion=mse",
-            "criterion=mse: for regression, and data=digits is classification",
+            "criterion=mse: for regression, and data=digits is classification; choose "
+            "criterion=cross_entropy",
         ),
         (
             "data=digits model=mlp metrics=regression",
-            "metrics=regression: for regression, and data=digits is classification",
+            "metrics=regression: for regression, and data=digits is classification; "
+            "choose metrics=classification",
         ),
         (
             "data=nonlinear model=mlp criterion=cross_entropy",
-            "criterion=cross_entropy: for classification, and data=nonlinear is regression",
+            "criterion=cross_entropy: for classification, and data=nonlinear is regression; "
+            "choose criterion=mse",
         ),
     ],
 )

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from descentlab.errors import ConfigError
@@ -342,10 +343,31 @@ def check_task(cfg: DictConfig) -> None:
         other = task_of(str(OmegaConf.select(node, "_target_")))
         if other not in (None, task):
             group = key.partition(".")[0]
+            fits = options_for(group, task)
             raise ConfigError(
                 f"{group}={choice(cfg, group)}: for {other}, and data={choice(cfg, 'data')} is "
-                f"{task}; choose one for {task}"
+                f"{task}; choose "
+                + (" or ".join(f"{group}={option}" for option in fits) or f"one for {task}")
             )
+
+
+def options_for(group: str, task: str) -> list[str]:
+    """The options of descentlab's config group whose every `_target_` is for `task`."""
+    from descentlab.cli import CONF_DIR
+
+    def targets(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            if "_target_" in node:
+                yield str(node["_target_"])
+            for value in node.values():
+                yield from targets(value)
+
+    fits = []
+    for path in sorted((CONF_DIR / group).glob("*.yaml")):
+        found = list(targets(yaml.safe_load(path.read_text())))
+        if found and all(task_of(target) == task for target in found):
+            fits.append(path.stem)
+    return fits
 
 
 def choice(cfg: DictConfig, group: str) -> str:
