@@ -76,6 +76,11 @@ def test_the_defaults_pass(check):
         ("foo.bar=1", "foo.bar: no such key; the config has hydra, model, criterion, metrics"),
         ("trainer.foo.bar=1", "trainer.foo.bar: no such key; trainer has max_steps, val_check_"),
         ("+trainer.max_step=3", "trainer.max_step: not an argument of lightning.pytorch.Trainer"),
+        (
+            "+optimizer.momentum=0.9",
+            "+optimizer.momentum=0.9: optimizer.momentum is in the config already; "
+            "optimizer.momentum=0.9 sets it",
+        ),
         ("+optimizer.beta=3", "optimizer.beta: not an argument of torch.optim.SGD"),
         ("ckpt_path=/no/such/last.ckpt", "ckpt_path=/no/such/last.ckpt: no such file"),
         (
@@ -189,8 +194,8 @@ def test_the_defaults_pass(check):
         ("~trainer.max_steps", "trainer.max_steps: required"),
         (
             "~optimizer.lr",
-            "callbacks.hparams.params.optimizer.lr=${optimizer.lr}: this config has no "
-            "optimizer.lr (with optimizer=sgd); set optimizer.lr rather than removing it",
+            "optimizer.lr: required (callbacks.hparams.params.optimizer.lr reads it); set a "
+            "value instead of ~optimizer.lr",
         ),
         # values of the wrong type or range
         ("optimizer.lr='0.1'", "optimizer.lr='0.1': must be a number > 0"),

@@ -430,6 +430,12 @@ def one_line(error: Exception) -> str:
     if added:  # +model=mlp
         group, option = added.groups()
         return f"+{group}={option}: {group} has an option already; {group}={option} picks another"
+    there = re.match(
+        r"Could not append to config\. An item is already at '([^']+)'\. .*?'([^']+)'", text
+    )
+    if there:  # +optimizer.momentum=0.9
+        key, override = there.groups()
+        return f"+{override}: {key} is in the config already; {override} sets it"
     cause = str(error.__cause__ or "").strip().splitlines()
     merging = re.match(r"Error merging override (([^=]+)=.*)", text)
     if merging and cause and cause[0].startswith("Cannot merge DictConfig"):  # a list or value

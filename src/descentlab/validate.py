@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from descentlab.errors import ConfigError
@@ -107,8 +106,10 @@ def check_interpolations(cfg: DictConfig) -> None:
                 chosen = choice(cfg, group)
                 having = options_with(group, key)
                 if chosen in having:  # removed with ~
-                    fix = f"set {name} rather than removing it"
-                elif having:
+                    raise ConfigError(
+                        f"{name}: required ({path} reads it); set a value instead of ~{name}"
+                    )
+                if having:
                     fix = "choose " + " or ".join(f"{group}={option}" for option in having)
                 else:
                     fix = "choose options that go together"
@@ -352,21 +353,13 @@ def check_task(cfg: DictConfig) -> None:
 
 
 def options_for(group: str, task: str) -> list[str]:
-    """The options of descentlab's config group whose every `_target_` is for `task`."""
-    from descentlab.cli import CONF_DIR
-
-    def targets(node: Any) -> Iterator[str]:
-        if isinstance(node, dict):
-            if "_target_" in node:
-                yield str(node["_target_"])
-            for value in node.values():
-                yield from targets(value)
-
+    """The options of a config group in conf/ whose every `_target_` is for `task`."""
     fits = []
-    for path in sorted((CONF_DIR / group).glob("*.yaml")):
-        found = list(targets(yaml.safe_load(path.read_text())))
-        if found and all(task_of(target) == task for target in found):
-            fits.append(path.stem)
+    for f in options(group):
+        node = OmegaConf.to_container(OmegaConf.load(f), resolve=False)
+        targets = [str(v) for k, v in leaves(node) if k.rpartition(".")[2] == "_target_"]
+        if targets and all(task_of(target) == task for target in targets):
+            fits.append(f.stem)
     return fits
 
 
