@@ -41,6 +41,8 @@ def main() -> None:
     )
     parser.add_argument("--first", type=int, default=20, help="how many steps to show (20)")
     args = parser.parse_args()
+    if not args.run_dir.is_dir():
+        sys.exit(f"scalars: {args.run_dir}: no such dir; give a run dir")
     if not any(args.run_dir.glob("events.out.tfevents.*")):
         sys.exit(f"scalars: {args.run_dir}: no TensorBoard event files here; give a run dir")
     logged = read(args.run_dir)

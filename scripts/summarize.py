@@ -15,6 +15,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path)
     args = parser.parse_args()
+    if not args.sweep_dir.is_dir():
+        sys.exit(f"summarize: {args.sweep_dir}: no such dir; give a sweep dir")
     if (args.sweep_dir / "results.json").is_file():  # its files would land among the run's own
         sys.exit(
             f"summarize: {args.sweep_dir}: a run's dir (its results.json is at the top), not a "

@@ -275,6 +275,17 @@ def test_the_summary_script_refuses_a_runs_dir_and_writes_nothing_there(basic_sw
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
 
 
+@pytest.mark.parametrize("script", ["summarize", "scalars"])
+def test_the_scripts_name_a_dir_that_is_not_there(tmp_path, script):
+    missing = tmp_path / "nosuch"
+    done = subprocess.run(
+        [sys.executable, ROOT / "scripts" / f"{script}.py", missing], capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith(f"{script}: {missing}: no such dir; give a ")
+    assert not missing.exists()
+
+
 def test_two_sweeps_started_together_get_two_dirs(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     command = [sys.executable, "-m", "descentlab", "-m", "explain=0", "trainer.max_steps=10"]
