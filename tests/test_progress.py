@@ -1,5 +1,6 @@
 """The progress bar: one task for the whole run, however many validations it holds."""
 
+import io
 import time
 
 import lightning as L
@@ -131,3 +132,27 @@ def test_stopping_the_bar_waits_for_no_redraw_thread():
     fit(5, 5, bar, end)
     assert time.perf_counter() - end.at < 0.2  # waiting out the thread's sleep: up to 1 s
     assert bar.progress.tasks[0].completed == 5  # the last step was drawn all the same
+
+
+class Drawn(L.Callback):
+    """The bar as a 70-column terminal shows it, with a long val/loss, before the bar stops."""
+
+    def __init__(self, bar: ProgressBar) -> None:
+        self.bar = bar
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        from rich.console import Console
+
+        self.bar._metric_component.update({"val/loss": 2.636e-13})  # as a noise-free run ends
+        console = Console(width=70, file=io.StringIO(), color_system=None)
+        console.print(self.bar.progress.make_tasks_table(self.bar.progress.tasks))
+        self.lines = console.file.getvalue().rstrip("\n").splitlines()
+
+
+def test_on_a_narrow_terminal_the_bar_is_one_line_its_bar_shorter():
+    """Rich would wrap the text columns first: val/loss's value on a line of its own."""
+    bar = ProgressBar(refresh_rate=10)
+    drawn = Drawn(bar)
+    fit(300, 10, bar, drawn)
+    assert len(drawn.lines) == 1, drawn.lines
+    assert drawn.lines[0].startswith("steps ━") and drawn.lines[0].endswith("val/loss: 2.636e-13")

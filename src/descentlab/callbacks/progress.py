@@ -7,6 +7,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.callbacks.progress.rich_progress import RichProgressBarTheme
+from rich.progress import BarColumn
+from rich.table import Column
 
 
 class ProgressBar(RichProgressBar):
@@ -39,6 +41,12 @@ class ProgressBar(RichProgressBar):
 
     def _init_progress(self, trainer: L.Trainer) -> None:
         super()._init_progress(trainer)
+        if self.progress is not None:
+            # on a narrow terminal (80 columns) the bar gets shorter; Rich would otherwise wrap
+            # the text columns first, val/loss's value and the times onto a second line
+            for column in self.progress.columns:
+                if not isinstance(column, BarColumn):
+                    column._table_column = Column(no_wrap=True)
         live = self.progress.live if self.progress is not None else None
         if live is not None and live._refresh_thread is not None:
             live._refresh_thread.stop()  # it ends after its current sleep; no one waits for it
