@@ -691,7 +691,8 @@ def test_a_ray_option_that_ray_does_not_take_is_refused_before_the_sweep(
         precheck(["-m", "hydra/launcher=ray", *overrides, f"hydra.sweep.dir={tmp_path / 's'}"])
     assert one_line(caught.value).startswith(expected)
     assert not (tmp_path / "s").exists()
-    # what Ray takes passes
+    # what Ray takes passes; so does the preset's, which sets no task options
+    precheck(["-m", "hydra/launcher=ray", f"hydra.sweep.dir={tmp_path / 's'}"])
     precheck(
         [
             "-m",

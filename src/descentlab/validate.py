@@ -631,10 +631,10 @@ def check_ray(ray_cfg: DictConfig) -> None:
                 f"hydra.launcher.ray.init.{key}: not an argument of ray.init; allowed: "
                 f"{', '.join(allowed)}"
             )
-    remote = OmegaConf.to_container(ray_cfg.get("remote") or {}, resolve=True)
-    if remote:
-        try:
-            ray.remote(**remote)(lambda: None)  # Ray checks a task's options as it wraps one
+    remote = ray_cfg.get("remote")
+    if remote:  # ray.remote() with no options is a decorator's misuse
+        try:  # Ray checks a task's options as it wraps a function
+            ray.remote(**OmegaConf.to_container(remote, resolve=True))(lambda: None)
         except (ValueError, TypeError) as error:
             raise ConfigError(f"hydra.launcher.ray.remote: {error}") from None
 
