@@ -246,13 +246,31 @@ def test_bad_input_is_one_line_exit_2_and_no_run(run_app):
     assert not run_dir.exists() and list(cwd.iterdir()) == []
 
 
-def test_a_run_refused_as_it_builds_leaves_its_dir_empty(run_app, tmp_path):
+def test_a_run_refused_as_it_builds_leaves_no_dir_it_made(run_app, tmp_path):
     """The digits' batch size is checked by their constructor, after Hydra made the run dir:
-    what Hydra wrote there goes again, and the corrected command can use the dir."""
+    what Hydra wrote there goes again, the dirs it made too, and the corrected command can use
+    the dir."""
     bad, run_dir, _ = run_app("data=digits", "model=mlp", "data.batch_size=2000", name="d")
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("descentlab: error: data.batch_size")
-    assert not any(run_dir.iterdir())  # emptied: the dir may be the user's
+    assert not run_dir.exists()
+    # a dir the user made stays, emptied of what Hydra wrote; so does the dir above new ones
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    nested = mine / "a" / "b"
+    for target in (mine, nested):
+        proc, _, _ = run_app(
+            "data=digits", "model=mlp", "data.batch_size=2000", f"hydra.run.dir={target}",
+            name=target.name,
+        )  # fmt: skip
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert mine.is_dir() and not any(mine.iterdir())
+    # the default dated dirs in the working dir (conf/config.yaml's): none is left behind
+    dated, _, cwd = run_app(
+        "data=digits", "model=mlp", "data.batch_size=2000",
+        "hydra.run.dir=outputs/${now:%Y-%m-%d}/${now:%H-%M-%S-%f}", name="dated",
+    )  # fmt: skip
+    assert dated.returncode == 2 and list(cwd.iterdir()) == []
     # Hydra's config saved in the run dir itself: nothing is removed, the dir least of all
     odd, odd_dir, _ = run_app(
         "data=digits", "model=mlp", "data.batch_size=2000", "hydra.output_subdir=.", name="o"
@@ -286,7 +304,7 @@ def test_a_model_that_cannot_train_on_the_data_is_one_line(run_app, overrides, e
     proc, run_dir, _ = run_app(*overrides.split())
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == f"descentlab: error: {expected}"
-    assert not any(run_dir.iterdir())  # refused before anything was written: emptied again
+    assert not run_dir.exists()  # refused before anything was written: removed again
 
 
 def test_unknown_group_option_is_one_line(run_app):

@@ -78,8 +78,9 @@ def empty_refused_run_dir() -> None:
     """Empty the dir of a single run refused as it built, if it holds only what Hydra wrote as
     the run started (its config under .hydra/, and its log, where a warning may have gone, as
     to the console): the corrected command can then use the same hydra.run.dir, which was new
-    or empty. The dir itself stays (it may be one the user made, or the working dir); anything
-    else in it stays too; a sweep's job dirs stay, with the failure recorded."""
+    or empty. The dirs Hydra made for the run go too (a refused run leaves no dated dir in
+    outputs/); one that was there before stays (one the user made, or the working dir), as
+    does anything else in it; a sweep's job dirs stay, with the failure recorded."""
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.RUN:
         return
@@ -96,6 +97,13 @@ def empty_refused_run_dir() -> None:
         path.unlink()
     if saved and saved.is_dir():
         saved.rmdir()
+    if there_before_the_run is not None:
+        for path in (run_dir, *run_dir.parents):
+            if path == there_before_the_run or not path.is_relative_to(there_before_the_run):
+                break
+            if any(path.iterdir()):
+                break
+            path.rmdir()
 
 
 def job() -> Callable[[DictConfig], dict[str, Any]]:
@@ -183,7 +191,17 @@ def precheck(argv: list[str]) -> None:
                 "run; add -m to sweep"
             )
     check_fresh_dir("hydra.run.dir", Path(cfg.hydra.run.dir))
+    global there_before_the_run
+    run_dir = Path(cfg.hydra.run.dir).absolute()
+    there_before_the_run = next(p for p in (run_dir, *run_dir.parents) if p.exists())
     validate(cfg)
+
+
+# the run dir, or the nearest dir above it, as it was before Hydra made the run's dirs: what
+# lies below it (outputs/<date>/<time>, the date's dir too on the day's first run) a run refused
+# as it builds removes again. A dir, not the run's own path: Hydra takes the time (${now:…})
+# again as it starts.
+there_before_the_run: Path | None = None
 
 
 def check_searchpath(overrides: list[Override]) -> None:
