@@ -254,17 +254,19 @@ def test_a_run_refused_as_it_builds_leaves_no_dir_it_made(run_app, tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("descentlab: error: data.batch_size")
     assert not run_dir.exists()
-    # a dir the user made stays, emptied of what Hydra wrote; so does the dir above new ones
+    # a dir the user made stays, emptied of what Hydra wrote; so does the dir above new ones,
+    # and the working dir
     mine = tmp_path / "mine"
     mine.mkdir()
     nested = mine / "a" / "b"
-    for target in (mine, nested):
-        proc, _, _ = run_app(
+    for target in (mine, nested, f"{tmp_path / 'new'}/../mine", "."):
+        proc, _, cwd = run_app(
             "data=digits", "model=mlp", "data.batch_size=2000", f"hydra.run.dir={target}",
-            name=target.name,
+            name=f"t{len(list(tmp_path.iterdir()))}",
         )  # fmt: skip
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert mine.is_dir() and not any(mine.iterdir())
+        assert cwd.is_dir() and not any(cwd.iterdir())
     # the default dated dirs in the working dir (conf/config.yaml's): none is left behind
     dated, _, cwd = run_app(
         "data=digits", "model=mlp", "data.batch_size=2000",

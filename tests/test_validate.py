@@ -81,6 +81,11 @@ def test_the_defaults_pass(check):
             "+optimizer.momentum=0.9: optimizer.momentum is in the config already; "
             "optimizer.momentum=0.9 sets it",
         ),
+        (
+            "+optimizer.momentum='0.9'",
+            "+optimizer.momentum='0.9': optimizer.momentum is in the config already; "
+            "optimizer.momentum='0.9' sets it",
+        ),
         ("+optimizer.beta=3", "optimizer.beta: not an argument of torch.optim.SGD"),
         ("ckpt_path=/no/such/last.ckpt", "ckpt_path=/no/such/last.ckpt: no such file"),
         (
@@ -342,6 +347,11 @@ def test_a_dir_that_holds_files_is_refused(tmp_path: Path, what, flag):
         f"hydra.{what}.dir={tmp_path / 'old'}: already holds files; choose a new dir "
         "(nothing is overwritten)"
     )
+    # through a dir not made yet: Hydra makes `new/../old`, which is `old`
+    through = f"{tmp_path / 'new'}/../old"
+    with pytest.raises(Exception) as caught:
+        precheck([*flag.split(), f"hydra.{what}.dir={through}"])
+    assert one_line(caught.value).startswith(f"hydra.{what}.dir={through}: already holds files")
     (tmp_path / "file").write_text("")
     with pytest.raises(Exception) as caught:
         precheck([*flag.split(), f"hydra.{what}.dir={tmp_path / 'file'}"])
@@ -698,6 +708,7 @@ def test_a_ray_option_that_ray_does_not_take_is_refused_before_the_sweep(
             "-m",
             "hydra/launcher=ray",
             "+hydra.launcher.ray.init.num_cpus=2",
+            "+hydra.launcher.ray.init._temp_dir=/tmp/ray",  # Ray's own, through **kwargs
             "+hydra.launcher.ray.remote.num_cpus=1",
             f"hydra.sweep.dir={tmp_path / 's'}",
         ]

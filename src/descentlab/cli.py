@@ -101,9 +101,10 @@ def empty_refused_run_dir() -> None:
         for path in (run_dir, *run_dir.parents):
             if path == there_before_the_run or not path.is_relative_to(there_before_the_run):
                 break
-            if any(path.iterdir()):
+            try:
+                path.rmdir()  # empty dirs only: one another run has written to since stays
+            except OSError:
                 break
-            path.rmdir()
 
 
 def job() -> Callable[[DictConfig], dict[str, Any]]:
@@ -190,17 +191,14 @@ def precheck(argv: list[str]) -> None:
                 f"{override.input_line}: sets how a sweep runs its jobs, and this is a single "
                 "run; add -m to sweep"
             )
-    check_fresh_dir("hydra.run.dir", Path(cfg.hydra.run.dir))
     global there_before_the_run
-    run_dir = Path(cfg.hydra.run.dir).absolute()
-    there_before_the_run = next(p for p in (run_dir, *run_dir.parents) if p.exists())
+    there_before_the_run = check_fresh_dir("hydra.run.dir", Path(cfg.hydra.run.dir))
     validate(cfg)
 
 
-# the run dir, or the nearest dir above it, as it was before Hydra made the run's dirs: what
-# lies below it (outputs/<date>/<time>, the date's dir too on the day's first run) a run refused
-# as it builds removes again. A dir, not the run's own path: Hydra takes the time (${now:…})
-# again as it starts.
+# The run dir if it is there already, else the nearest dir above it. A run refused as it builds
+# removes the empty dirs Hydra made below it: outputs/<date>/<time>, and <date> on the day's
+# first run. Not the run dir's own path: Hydra takes the time (${now:…}) again as it starts.
 there_before_the_run: Path | None = None
 
 
@@ -211,6 +209,8 @@ def check_searchpath(overrides: list[Override]) -> None:
         if override.key_or_group != "hydra.searchpath" or override.is_sweep_override():
             continue
         entries = override.value()
+        if entries is None:  # Hydra's own search path, as ~hydra.searchpath
+            continue
         for entry in entries if isinstance(entries, list) else [entries]:
             path = str(entry).removeprefix("file://")
             if "://" not in path and not Path(path).is_dir():
@@ -449,7 +449,9 @@ def one_line(error: Exception) -> str:
         group, option = added.groups()
         return f"+{group}={option}: {group} has an option already; {group}={option} picks another"
     there = re.match(
-        r"Could not append to config\. An item is already at '([^']+)'\. .*?'([^']+)'", text
+        r"Could not append to config\. An item is already at '([^']+)'\. "
+        r"Either remove \+ prefix: '(.*)' Or add",
+        text,
     )
     if there:  # +optimizer.momentum=0.9
         key, override = there.groups()

@@ -620,13 +620,14 @@ def check_plugins(cfg: DictConfig) -> None:
 
 def check_ray(ray_cfg: DictConfig) -> None:
     """Hydra's Ray launcher hands `init` to `ray.init` and `remote` to `ray.remote` once the
-    sweep dir is made; a key neither takes would end there in Ray's traceback."""
+    sweep dir is made; a key neither takes would end there in Ray's traceback. ray.init's keys
+    are checked against its signature, ray.remote's by Ray itself."""
     import ray
 
     init = inspect.signature(ray.init).parameters.values()
     allowed = [p.name for p in init if p.kind is not p.VAR_KEYWORD]
     for key in ray_cfg.get("init") or {}:
-        if key not in allowed:
+        if key not in allowed and not key.startswith("_"):  # `_temp_dir`: Ray's **kwargs
             raise ConfigError(
                 f"hydra.launcher.ray.init.{key}: not an argument of ray.init; allowed: "
                 f"{', '.join(allowed)}"
@@ -645,25 +646,28 @@ def plugin_missing(group: str, choice: str) -> ConfigError:
     return ConfigError(f"{group}={choice}: its plugin is not installed; {fix}")
 
 
-def check_fresh_dir(key: str, path: Path) -> None:
+def check_fresh_dir(key: str, path: Path) -> Path | None:
     """A run or a sweep writes only into a new or empty dir: nothing a user produced is
-    overwritten or mixed with another run's files.
+    overwritten or mixed with another run's files. Returns the dir, or the nearest one above
+    it, that is there before the run makes its own.
 
     Lightning's DDP re-launches ranks > 0 into rank 0's run dir on purpose; those pass.
     """
     if int(os.environ.get("LOCAL_RANK", "0")) > 0:
-        return
-    if path.exists() and not path.is_dir():
+        return None
+    full = Path(os.path.abspath(path))  # `new/../x` is `x`, as Hydra makes it, made or not
+    if full.exists() and not full.is_dir():
         raise ConfigError(f"{key}={path}: is a file; choose a new dir")
-    if path.is_dir() and any(path.iterdir()):
+    if full.is_dir() and any(full.iterdir()):
         raise ConfigError(
             f"{key}={path}: already holds files; choose a new dir (nothing is overwritten)"
         )
-    existing = next(p for p in [path.absolute(), *path.absolute().parents] if p.exists())
+    existing = next(p for p in [full, *full.parents] if p.exists())
     if not existing.is_dir():
         raise ConfigError(f"{key}={path}: cannot be made here ({existing} is a file)")
     if not os.access(existing, os.W_OK):
         raise ConfigError(f"{key}={path}: cannot be made here ({existing} is not writable)")
+    return existing
 
 
 JOB_IDS = ("hydra.job.num", "hydra.job.id", "hydra.job.override_dirname")

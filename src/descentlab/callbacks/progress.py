@@ -43,7 +43,8 @@ class ProgressBar(RichProgressBar):
         super()._init_progress(trainer)
         if self.progress is not None:
             # on a narrow terminal (80 columns) the bar gets shorter; Rich would otherwise wrap
-            # the text columns first, val/loss's value and the times onto a second line
+            # the text columns first, val/loss's value and the times onto a second line (Rich
+            # takes a column's settings from its private _table_column; Lightning builds them)
             for column in self.progress.columns:
                 if not isinstance(column, BarColumn):
                     column._table_column = Column(no_wrap=True)
