@@ -651,6 +651,10 @@ def test_an_accelerator_that_is_not_here_is_refused_by_its_key(check, accelerato
     [
         ("hydra.launcher.n_jobs=1.5", "hydra.launcher.n_jobs=1.5: must be an integer"),
         ("hydra.launcher.timeout=abc", "hydra.launcher.timeout=abc: must be a number"),
+        (
+            "hydra.launcher.n_jobs=null",
+            "hydra.launcher.n_jobs=null: must have a value; null is not one it takes",
+        ),
     ],
 )
 def test_a_launchers_typed_key_set_to_another_type_is_named(tmp_path: Path, override, expected):

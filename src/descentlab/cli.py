@@ -469,6 +469,8 @@ def one_line(error: Exception) -> str:
     )
     if merging and typed and typed.group(1) in TYPED:  # a key of a typed (structured) config
         return f"{merging.group(1)}: must be {TYPED[typed.group(1)]}"
+    if merging and cause and re.match(r"field '.*' is not Optional", cause[0]):
+        return f"{merging.group(1)}: must have a value; null is not one it takes"
     if isinstance(error, ConfigCompositionException) and cause:  # "Error merging override …"
         text += f": {cause[0]}"
     return text.split(" Config search path:")[0]
