@@ -49,12 +49,19 @@ def theory_text(run_dir) -> str:
 
 
 def explain_rows(stdout: str) -> list[list[str]]:
-    """The cells of the explain table's rows, as printed."""
-    return [
-        [cell.strip() for cell in line.split("│")[1:-1]]
-        for line in stdout.splitlines()
-        if line.startswith("│") and len(line.split("│")) >= 10  # 8 or 9 columns
-    ]
+    """The cells of the explain table's rows, as printed: below the rule under its header, one
+    line a step, its first cell the step."""
+    lines = stdout.splitlines()
+    title = next(k for k, line in enumerate(lines) if line.startswith("the first steps: "))
+    rule = next(k for k in range(title, len(lines)) if set(lines[k].strip()) == {"─"})
+    rows = []
+    for line in lines[rule + 1 :]:
+        cells = line.split()
+        if not cells or not cells[0].isdigit():
+            break
+        rows.append(cells)
+    assert len(rows[0]) in (8, 9), rows[0]  # the columns of plain SGD, momentum or Adam
+    return rows
 
 
 def test_overshoot_alternates_and_contracts_at_1_minus_lr_h(run_app):
@@ -333,3 +340,33 @@ def test_digits_mlp_reaches_95_percent_in_under_a_minute_with_its_layer_names(ru
     events.Reload()
     assert "hist/grad/layers.4.weight" in events.Tags()["histograms"]
     assert (run_dir / "loss_slices.png").is_file()
+
+
+@pytest.mark.parametrize("momentum", [0.0, None, 0.9])  # plain SGD, Adam, momentum
+def test_the_explain_table_fits_80_columns_and_never_cuts_a_number(monkeypatch, momentum):
+    """With the seed example's widest numbers (its step 7), plain SGD's table is one line a step
+    in 80 columns; where a terminal is narrower than a table (momentum's and Adam's have a column
+    more), a number folds within its cell, and is never cut."""
+    import io
+
+    from rich.console import Console
+
+    from descentlab.callbacks import explain
+
+    table = explain.Explain(steps=10)
+    table.title, table.momentum = "w ← w − lr·dL/dw", momentum
+    row = {"w": 2.41912, "loss": 0.284796, "dL/dw autograd": -0.938562,
+           "dL/dw formula": -0.938562, "lr": 0.1, "v": -3.24131, "new w": 2.51297}  # fmt: skip
+    table.rows = [{"step": k, **row} for k in range(10)]
+    for columns in (80, 60):
+        shown = Console(width=columns, file=io.StringIO(), color_system=None)
+        monkeypatch.setattr(explain, "console", shown)
+        table.print()
+        printed = shown.file.getvalue()
+        assert max(len(line.rstrip()) for line in printed.splitlines()) <= columns
+        assert "…" not in printed
+        if columns == 80 and momentum == 0.0:
+            rows = [line.split() for line in printed.splitlines() if line[:5].strip().isdigit()]
+            assert [int(cells[0]) for cells in rows] == list(range(10))  # one line a step
+            assert rows[7] == ["7", "2.41912", "0.284796", "-0.938562", "-0.938562", "0.1",
+                               "-0.0938562", "2.51297"]  # fmt: skip

@@ -10,7 +10,12 @@ from rich.table import Table
 
 from descentlab.rules import shown as shown_value  # null, true, false, as typed
 
-console = Console(highlight=False, width=max(100, Console().width))  # tables need ~100 columns
+# A terminal's own width: lines wider than it would be wrapped by the terminal, box lines and
+# all, where Rich wraps a table's text within its cells. A file or a pipe gets 100 columns.
+_terminal = Console()
+console = Console(
+    highlight=False, width=None if _terminal.is_terminal else max(100, _terminal.width)
+)
 
 # per group, the keys worth seeing at a glance
 SHOWN = {

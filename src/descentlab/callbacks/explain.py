@@ -15,6 +15,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import Callback
+from rich import box
 from rich.table import Table
 from torch.optim import Optimizer
 
@@ -108,9 +109,18 @@ class Explain(Callback):
             self.print()
 
     def print(self) -> None:
-        table = Table(title=f"the first steps: {self.title}", title_justify="left")
+        # no lines between the columns, and "dL/dw" above what gives it: the seed example's
+        # table fits an 80-column terminal; in a narrower one a number folds onto a second
+        # line of its cell rather than being cut
+        table = Table(
+            title=f"the first steps: {self.title}",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            padding=(0, 0, 0, 1),  # with the blank between columns: two spaces before a number
+        )
         for column in (*COLUMNS, *STEP_COLUMNS.get(self.momentum, ("v", "lr·v")), "new w"):
-            table.add_column(column, justify="right")
+            table.add_column(column.replace("dL/dw ", "dL/dw\n"), justify="right", overflow="fold")
         for row in self.rows:
             grad, new_w = row["dL/dw autograd"], row.get("new w", math.nan)
             cells = [
