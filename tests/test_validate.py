@@ -676,6 +676,11 @@ def test_a_search_path_dir_that_is_not_there_is_named(tmp_path: Path):
         "as file://<its path>"
     )
     precheck([f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]", "model=mine"])  # there
+    with pytest.raises(Exception) as caught:  # Hydra's key takes a list, not null
+        precheck(["hydra.searchpath=null"])
+    assert one_line(caught.value) == (
+        "hydra.searchpath=null: must have a value; null is not one it takes"
+    )
 
 
 @pytest.mark.parametrize(

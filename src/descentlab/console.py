@@ -1,5 +1,6 @@
 """What the run prints: its settings at the start, one summary line at the end."""
 
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -11,11 +12,9 @@ from rich.table import Table
 from descentlab.rules import shown as shown_value  # null, true, false, as typed
 
 # A terminal's own width: lines wider than it would be wrapped by the terminal, box lines and
-# all, where Rich wraps a table's text within its cells. A file or a pipe gets 100 columns.
-_terminal = Console()
-console = Console(
-    highlight=False, width=None if _terminal.is_terminal else max(100, _terminal.width)
-)
+# all, where Rich wraps a table's text within its cells. A file or a pipe gets 100 columns or
+# COLUMNS, if more (stdout itself: Rich also takes FORCE_COLOR for a terminal).
+console = Console(highlight=False, width=None if sys.stdout.isatty() else max(100, Console().width))
 
 # per group, the keys worth seeing at a glance
 SHOWN = {
@@ -31,6 +30,8 @@ SHOWN = {
 def print_settings(cfg: DictConfig, run_dir: Path) -> None:
     choices = HydraConfig.get().runtime.choices
     table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column()
+    table.add_column(overflow="fold")  # a long run dir folds on a narrow terminal, whole
     for group, keys in SHOWN.items():
         node = cfg.get(group) or {}
         shown = [k for k in node if not k.startswith("_") and (keys is None or k in keys)]

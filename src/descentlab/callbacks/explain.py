@@ -111,12 +111,13 @@ class Explain(Callback):
     def print(self) -> None:
         # no lines between the columns, and "dL/dw" above what gives it: the seed example's
         # table fits an 80-column terminal; in a narrower one a number folds onto a second
-        # line of its cell rather than being cut
+        # line of its cell rather than being cut. The title is a line of its own: a table's
+        # title would wrap at the table's width.
+        console.print(f"the first steps: {self.title}")
         table = Table(
-            title=f"the first steps: {self.title}",
-            title_justify="left",
             box=box.SIMPLE_HEAD,
             show_edge=False,
+            pad_edge=False,
             padding=(0, 0, 0, 1),  # with the blank between columns: two spaces before a number
         )
         for column in (*COLUMNS, *STEP_COLUMNS.get(self.momentum, ("v", "lr·v")), "new w"):

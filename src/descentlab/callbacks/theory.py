@@ -67,7 +67,7 @@ class Theory(Callback):
             trainer.logger.experiment.add_text("theory", table, trainer.global_step)
         panel = Table(title="theory vs this run", title_justify="left")
         for column in ("", "predicted", "measured"):
-            panel.add_column(column)
+            panel.add_column(column, overflow="fold")  # words wrap, and none is cut
         for row in rows:
             panel.add_row(*row)
         console.print(panel)
