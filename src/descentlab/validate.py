@@ -324,11 +324,9 @@ def task_of(target: str) -> str | None:
 def check_task(cfg: DictConfig) -> None:
     """A loss or metric for classification on regression data (or the other way round) would
     fail at the first step with a shape or dtype error far from the cause."""
-    data = OmegaConf.select(cfg, "data._target_")
-    module, _, name = str(data).rpartition(".")
     try:
-        task = getattr(getattr(import_lasting(module), name), "task", None)
-    except (ImportError, AttributeError, ValueError, TypeError):  # TypeError: `.x.Foo`
+        task = getattr(imported("data", str(OmegaConf.select(cfg, "data._target_"))), "task", None)
+    except ConfigError:
         return  # check_arguments names the bad _target_
     if task is None:
         return
@@ -356,9 +354,10 @@ def options_for(group: str, task: str) -> list[str]:
     """The options of a config group in conf/ whose every `_target_` is for `task`."""
     fits = []
     for f in options(group):
-        node = OmegaConf.to_container(OmegaConf.load(f), resolve=False)
-        targets = [str(v) for k, v in leaves(node) if k.rpartition(".")[2] == "_target_"]
-        if targets and all(task_of(target) == task for target in targets):
+        built = [
+            str(node["_target_"]) for _, node in targets(OmegaConf.to_container(OmegaConf.load(f)))
+        ]
+        if built and all(task_of(target) == task for target in built):
             fits.append(f.stem)
     return fits
 
