@@ -106,7 +106,7 @@ def contour(
     finite = path[torch.isfinite(path).all(dim=1)]
     ranges = []
     for i in range(2):
-        values = torch.cat([finite[:, i], torch.tensor([center[i]])])
+        values = torch.cat([finite[:, i], finite.new_tensor([center[i]])])  # on path's device
         ranges.append((float(values.min()), float(values.max())))
     # a square, drawn to equal scale: the bowl's true shape (its curvatures' ratio) shows
     half = max(0.65 * (high - low) + 0.5 for low, high in ranges)

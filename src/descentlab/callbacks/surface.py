@@ -112,10 +112,7 @@ class LossSurface(Callback):
             path = torch.stack(self.visited).cpu()
             path = torch.cat([path, torch.cat([p.flatten() for p in final.values()]).cpu()[None]])
             center = (float(path[-1, 0]), float(path[-1, 1]))
-            self.contour = surface.contour(
-                model, criterion, x, y, tuple(self.names), path.to(x.device), center
-            )
-            self.contour.path = self.contour.path.cpu()
+            self.contour = surface.contour(model, criterion, x, y, tuple(self.names), path, center)
             if not torch.isfinite(self.contour.loss).all():
                 return  # L overflows the float range there: nothing to draw
             exact = None if best is None else (best["w"], best["b"])
