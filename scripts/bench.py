@@ -10,8 +10,8 @@ b. samples per second of a ~1 M-parameter MLP on batches of 1024, with the gradi
    on and off, each against a plain loop that writes the same (per-step scalars, validation,
    and the monitor's norms, update ratios and histograms where it is on), and against a bare
    loop that writes nothing; descentlab's long runs also timed inside, from step 100 to the
-   end, by when they wrote those steps' scalars (start-up left out: on a GPU it is 18 s); on a
-   CPU, also the share of training spent in the monitor's hooks (timed inside its runs: its
+   end, by when they wrote those steps' scalars (start-up left out: 18–21 s on an H100 machine);
+   on a CPU, also the share of training spent in the monitor's hooks (timed inside its runs: its
    own cost, which whole runs measure only to within their noise);
    `--device cuda` trains them on the GPU, and
    `--mlp-data nonlinear --batch-size 65536` takes the MLP to batches larger than the digits
@@ -230,19 +230,19 @@ def plain_mlp(
     logdir: Path | None = None,
     monitor: bool = False,
 ) -> float:
-    """The MLP with SGD on the same batches, each copied from the host to `device` every step,
-    as Lightning copies it (Lightning's copy is `non_blocking`; this one, `.to()`, is not);
-    returns seconds. Without `logdir`, a bare loop. With it, the loop also writes there what
-    descentlab's run writes (but for what only the run's end writes, which a long and a short
-    run share): train/loss and lr every step, val/loss and the data's metrics every VAL_EVERY
-    steps, and with `monitor` the gradient monitor's norms and update ratios every step and its
-    histograms every HIST_EVERY steps. Per-step values stay on the device until the end, as
-    descentlab's do until a flush, so the loop does not wait on them."""
+    """The MLP with SGD on the same batches, drawn before the clock starts and held on `device`
+    (descentlab holds its data sets there); returns seconds. Without `logdir`, a bare loop.
+    With it, the loop also writes there what descentlab's run writes (but for what only the
+    run's end writes, which a long and a short run share): train/loss and lr every step,
+    val/loss and the data's metrics every VAL_EVERY steps, and with `monitor` the gradient
+    monitor's norms and update ratios every step and its histograms every HIST_EVERY steps.
+    Per-step values stay on the device until the end, as descentlab's do until a flush, so the
+    loop does not wait on them."""
     case = MLP_DATA[data]
     torch.manual_seed(0)  # as descentlab's run (seed=0) before it builds the model
     model = plain_mlp_model(data).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    batches = list(mlp_batches(data, batch_size, steps))
+    batches = [(x.to(device), y.to(device)) for x, y in mlp_batches(data, batch_size, steps)]
     d = mlp_data(data)
     x_val, y_val = d.x_val.to(device), d.y_val.to(device)
     # descentlab's MLP holds its Sequential as `layers`: the tags name the parameters so
@@ -252,7 +252,6 @@ def plain_mlp(
     rows = []
     start = time.perf_counter()
     for step, (x, y) in enumerate(batches):
-        x, y = x.to(device), y.to(device)
         optimizer.zero_grad()
         loss = case.loss(model(x), y)
         loss.backward()

@@ -1,6 +1,8 @@
+import pytest
 import torch
 
 from descentlab.data.batches import Batches
+from descentlab.data.digits import Digits
 from descentlab.data.linear import LinearData
 
 
@@ -78,3 +80,25 @@ def test_batches_from_start_continue_the_uninterrupted_sequence():
         ]
         assert len(resumed) == 11 - start
         assert all(torch.equal(a, b) for a, b in zip(straight[start:], resumed, strict=True))
+
+
+class OnDevice:
+    """What the data modules read of a Lightning Trainer: its step count and its device."""
+
+    global_step, accumulate_grad_batches, max_steps = 0, 1, 5
+
+    class strategy:  # the Trainer's attribute
+        root_device = torch.device("meta")  # shapes only: no copy to make, any machine has it
+
+
+@pytest.mark.parametrize("batch_size", [None, 100])
+def test_the_data_modules_hand_their_batches_on_the_runs_device(batch_size):
+    """Copied there once a run: Lightning then has no batch to copy to the device each step
+    (a copy from pageable memory that would make the host wait for the GPU's last step)."""
+    data = Digits(64, 10, 0.1, 0.1, batch_size, seed=0)
+    data.trainer = OnDevice()
+    for loader in (data.train_dataloader(), data.val_dataloader(), data.test_dataloader()):
+        batches = list(loader)
+        assert batches and all(bx.is_meta and by.is_meta for bx, by in batches)
+    assert len(list(data.train_dataloader())) == OnDevice.max_steps
+    assert not data.x_train.is_meta  # its own tensors stay where they are, for the views

@@ -44,7 +44,10 @@ class Batches:
         yielded = 0
         while yielded < self.steps:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch_pass)
-            order = torch.randperm(n, generator=generator)
+            # drawn on the host, so that every device draws the same batches; copied to the
+            # data's device from pinned memory, which does not make the host wait for it
+            order = torch.randperm(n, generator=generator, pin_memory=self.x.is_cuda)
+            order = order.to(self.x.device, non_blocking=True)
             for i in range(first * self.batch_size, n, self.batch_size):
                 if yielded == self.steps:
                     return
@@ -59,7 +62,27 @@ def training_batches(
 ) -> Batches:
     """The training batches of one epoch, continuing from those a resumed run already drew."""
     drawn = 0 if trainer is None else trainer.global_step * trainer.accumulate_grad_batches
-    return Batches(x, y, batch_size, batches_left(trainer, len(x), batch_size), seed, drawn)
+    steps = batches_left(trainer, len(x), batch_size)
+    return Batches(*on_run_device(trainer, x, y), batch_size, steps, seed, drawn)
+
+
+def evaluation_batches(trainer: L.Trainer | None, x: torch.Tensor, y: torch.Tensor) -> Batches:
+    """One batch of the whole validation or test set."""
+    return Batches(*on_run_device(trainer, x, y), None, 1, seed=0)
+
+
+def on_run_device(
+    trainer: L.Trainer | None, x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """x and y on the device the run trains on, copied there once a run.
+
+    Lightning would otherwise copy each batch there as its step begins; on a GPU, a copy from
+    pageable host memory, as a batch drawn on the host is, first waits for the step before.
+    """
+    if trainer is None:
+        return x, y
+    device = trainer.strategy.root_device
+    return x.to(device), y.to(device)
 
 
 def batches_left(trainer: L.Trainer | None, n: int, batch_size: int | None) -> int:

@@ -12,7 +12,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from descentlab.data.batches import Batches, training_batches
+from descentlab.data.batches import Batches, evaluation_batches, training_batches
 from descentlab.data.split import split
 
 FILE = Path(__file__).with_name("digits.csv.gz")
@@ -71,7 +71,7 @@ class Digits(L.LightningDataModule):
         )
 
     def val_dataloader(self) -> Batches:
-        return Batches(self.x_val, self.y_val, None, 1, self.seed)
+        return evaluation_batches(self.trainer, self.x_val, self.y_val)
 
     def test_dataloader(self) -> Batches:
-        return Batches(self.x_test, self.y_test, None, 1, self.seed)
+        return evaluation_batches(self.trainer, self.x_test, self.y_test)

@@ -3,7 +3,7 @@
 import lightning as L
 import torch
 
-from descentlab.data.batches import Batches, training_batches
+from descentlab.data.batches import Batches, evaluation_batches, training_batches
 
 
 class LinearData(L.LightningDataModule):
@@ -51,7 +51,7 @@ class LinearData(L.LightningDataModule):
         )
 
     def val_dataloader(self) -> Batches:
-        return Batches(self.x_val, self.y_val, None, 1, self.seed)
+        return evaluation_batches(self.trainer, self.x_val, self.y_val)
 
 
 def n_validation(n: int, val_fraction: float) -> int:
