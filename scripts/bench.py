@@ -10,7 +10,7 @@ b. samples per second of a ~1 M-parameter MLP on batches of 1024, with the gradi
    on and off, each against a plain loop that writes the same (per-step scalars, validation,
    and the monitor's norms, update ratios and histograms where it is on), and against a bare
    loop that writes nothing; descentlab's long runs also timed inside, from step 100 to the
-   end, by when they wrote those steps' scalars (start-up left out: 18–21 s on an H100 machine);
+   end, by when they wrote those steps' scalars (start-up left out: up to 20 s on an H100 machine);
    on a CPU, also the share of training spent in the monitor's hooks (timed inside its runs: its
    own cost, which whole runs measure only to within their noise);
    `--device cuda` trains them on the GPU, and

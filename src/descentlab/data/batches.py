@@ -44,10 +44,11 @@ class Batches:
         yielded = 0
         while yielded < self.steps:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch_pass)
-            # drawn on the host, so that every device draws the same batches; copied to the
-            # data's device from pinned memory, which does not make the host wait for it
-            order = torch.randperm(n, generator=generator, pin_memory=self.x.is_cuda)
-            order = order.to(self.x.device, non_blocking=True)
+            # drawn on the host, so that every device draws the same batches; on a GPU, copied
+            # from pinned memory without the host waiting (elsewhere, the copy waits)
+            pinned = self.x.is_cuda
+            order = torch.randperm(n, generator=generator, pin_memory=pinned)
+            order = order.to(self.x.device, non_blocking=pinned)
             for i in range(first * self.batch_size, n, self.batch_size):
                 if yielded == self.steps:
                     return
