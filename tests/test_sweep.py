@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tensorboard.plugins.hparams import plugin_data_pb2
+from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
 from conftest import ROOT, hparams_plugin, scalars
 
@@ -106,6 +106,21 @@ def test_joblib_sweep_records_a_failing_job_and_fails_at_the_end(tmp_path):
     assert table["1"]["status"] == "failed" and "nothing would train" in table["1"]["error"]
     assert table["0"]["status"] == table["2"]["status"] == "ok"  # the others finished
     assert float(table["2"]["final_loss"]) < 0.02
+    # the HParams table lists it too: its settings, status failed, a session ended in failure
+    sessions = {}
+    for job in "012":
+        plugin = hparams_plugin(out / job)
+        start = plugin_data_pb2.HParamsPluginData.FromString(
+            plugin["_hparams_/session_start_info"]
+        ).session_start_info.hparams
+        end = plugin_data_pb2.HParamsPluginData.FromString(plugin["_hparams_/session_end_info"])
+        cells = {name: getattr(value, value.WhichOneof("kind")) for name, value in start.items()}
+        sessions[job] = cells, end.session_end_info.status
+    (failed, failed_end), (ok, ok_end) = sessions["1"], sessions["0"]
+    assert failed["status"] == "failed" and failed["freeze"] == "['w']"
+    assert (failed_end, ok_end) == (api_pb2.STATUS_FAILURE, api_pb2.STATUS_SUCCESS)
+    assert failed.keys() == ok.keys() and failed["optimizer.lr"] == ok["optimizer.lr"]
+    assert json.loads((out / "1" / "results.json").read_text())["hparams"]["status"] == "failed"
 
 
 def test_joblib_sends_jobs_in_batches_each_with_its_own_config(tmp_path):

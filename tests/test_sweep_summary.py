@@ -68,7 +68,7 @@ def test_a_rebuilt_summary_replaces_its_tensorboard_events(tmp_path):
 def test_the_hparams_columns_are_every_jobs_settings_and_metrics(tmp_path):
     """TensorBoard takes the HParams table's columns from one experiment record: the summary's
     holds every setting and every metric any job has (final/b only where b trained), each
-    setting typed as its values are; a failed job, with no row, adds none."""
+    setting typed as its values are; a job without a row (`callbacks.hparams=null`) adds none."""
     from tensorboard.plugins.hparams import api_pb2
 
     from conftest import hparams_plugin
@@ -176,3 +176,20 @@ def test_a_sweep_whose_jobs_run_elsewhere_imports_matplotlib_as_it_starts(launch
         [sys.executable, "-c", STARTS % launcher], capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == str(imported)
+
+
+def test_a_failed_jobs_hparams_row_is_its_settings_where_they_resolve():
+    from omegaconf import OmegaConf
+
+    from descentlab.callbacks.hparams import failed_row
+
+    def row(hparams):
+        return failed_row(OmegaConf.create({"lr": 0.5, "callbacks": {"hparams": hparams}}))
+
+    assert row({"params": {"lr": "${lr}", "m": {"bias": True}}}) == {
+        "lr": 0.5,
+        "m.bias": "true",  # as a finished job's row has it
+        "status": "failed",
+    }
+    assert row({"params": {"lr": "${nothing}"}}) == {"status": "failed"}  # the why, maybe
+    assert row(None) is None  # callbacks.hparams=null: no table

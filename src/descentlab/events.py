@@ -1,6 +1,7 @@
 """TensorBoard records built from what is already at hand, without importing torch: an image
-from PNG bytes encoded once for both its file and TensorBoard, and a Custom Scalars layout.
-Each is the same record SummaryWriter's add_image and add_custom_scalars write."""
+from PNG bytes encoded once for both its file and TensorBoard, a Custom Scalars layout, and
+the HParams table's records. Each is the record SummaryWriter's add_image, add_custom_scalars
+and torch's `hparams` write."""
 
 import time
 from typing import Any
@@ -16,9 +17,20 @@ from tensorboard.plugins.hparams.api_pb2 import (
     HParamInfo,
     MetricInfo,
     MetricName,
+    Status,
 )
-from tensorboard.plugins.hparams.metadata import EXPERIMENT_TAG, PLUGIN_DATA_VERSION, PLUGIN_NAME
-from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+from tensorboard.plugins.hparams.metadata import (
+    EXPERIMENT_TAG,
+    PLUGIN_DATA_VERSION,
+    PLUGIN_NAME,
+    SESSION_END_INFO_TAG,
+    SESSION_START_INFO_TAG,
+)
+from tensorboard.plugins.hparams.plugin_data_pb2 import (
+    HParamsPluginData,
+    SessionEndInfo,
+    SessionStartInfo,
+)
 
 
 def image(tag: str, png: bytes, height: int, width: int) -> Summary:
@@ -60,13 +72,31 @@ def experiment(columns: dict[str, Any], metrics: list[str]) -> Summary:
     record = Experiment(
         hparam_infos=infos, metric_infos=[MetricInfo(name=MetricName(tag=m)) for m in metrics]
     )
-    content = HParamsPluginData(experiment=record, version=PLUGIN_DATA_VERSION)
+    return _hparams_record(EXPERIMENT_TAG, HParamsPluginData(experiment=record))
+
+
+def failed_session(row: dict[str, int | float | str]) -> list[Summary]:
+    """A failed job's HParams row: its settings, and a session that ended in failure (the
+    table's Status filter). torch's `hparams` writes a finished job's, ended in success."""
+    start = SessionStartInfo()
+    for name, value in row.items():
+        if isinstance(value, str):
+            start.hparams[name].string_value = value
+        else:
+            start.hparams[name].number_value = value
+    end = SessionEndInfo(status=Status.STATUS_FAILURE, end_time_secs=time.time())
+    return [
+        _hparams_record(SESSION_START_INFO_TAG, HParamsPluginData(session_start_info=start)),
+        _hparams_record(SESSION_END_INFO_TAG, HParamsPluginData(session_end_info=end)),
+    ]
+
+
+def _hparams_record(tag: str, content: HParamsPluginData) -> Summary:
+    content.version = PLUGIN_DATA_VERSION
     plugin = SummaryMetadata.PluginData(
         plugin_name=PLUGIN_NAME, content=content.SerializeToString()
     )
-    return Summary(
-        value=[Summary.Value(tag=EXPERIMENT_TAG, metadata=SummaryMetadata(plugin_data=plugin))]
-    )
+    return Summary(value=[Summary.Value(tag=tag, metadata=SummaryMetadata(plugin_data=plugin))])
 
 
 def event(summary: Summary, step: int) -> Event:

@@ -17,7 +17,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from descentlab.callbacks.hparams import command_line
+from descentlab import events
+from descentlab.callbacks.hparams import command_line, failed_row
 from descentlab.errors import ConfigError
 from descentlab.train import train
 
@@ -41,6 +42,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         else:
             log.exception("job %s failed", job)  # the traceback, in the job's log file
         result.update(status="failed", error=f"{type(error).__name__}: {error}")
+        row = failed_row(cfg)
+        if row is not None:  # its HParams row, as a finished job writes its own
+            result["hparams"] = row
+            write_failed_session(Path(hydra.runtime.output_dir), row)
     else:
         if not final:  # a DDP rank > 0: rank 0 writes the results
             return result
@@ -58,6 +63,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     result["wall_time_s"] = time.perf_counter() - start
     write(Path(hydra.runtime.output_dir) / "results.json", result)
     return result
+
+
+def write_failed_session(run_dir: Path, row: dict[str, Any]) -> None:
+    """The row in an event file of its own: the job's logger, if it got one, is closed."""
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(str(run_dir))
+    for summary in events.failed_session(row):
+        writer.add_event(events.event(summary, 0))
+    writer.close()
 
 
 def share_cores() -> None:

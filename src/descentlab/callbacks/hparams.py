@@ -14,7 +14,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import Callback
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from descentlab.callbacks.divergence import run_status
 from descentlab.summary import final_metrics
@@ -35,10 +36,7 @@ class HParams(Callback):
             )
         # read here, where Hydra runs the job: ddp_spawn's worker processes, which write the
         # table, have no Hydra config to read them from
-        plain = (
-            OmegaConf.to_container(params, resolve=True) if OmegaConf.is_config(params) else params
-        )
-        self.params = {**cells(plain), **command_line()}
+        self.params = settings(params)
         self.in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
         self.metrics: dict[str, float] | None = None  # the final metrics, once computed
 
@@ -65,6 +63,26 @@ class HParams(Callback):
             writer.add_summary(start, step)
             writer.add_summary(end, step)
         trainer.logger.log_metrics(metrics, step)
+
+
+def settings(params: Mapping[str, Any]) -> dict[str, int | float | str]:
+    """The row's settings: `params`, resolved, and every key set on the command line."""
+    plain = OmegaConf.to_container(params, resolve=True) if OmegaConf.is_config(params) else params
+    return {**cells(plain), **command_line()}
+
+
+def failed_row(cfg: DictConfig) -> dict[str, int | float | str] | None:
+    """A failed job's row, so that the table lists every job of a sweep: its settings and
+    `status` failed; None where the run has no table (`callbacks.hparams=null`). Settings that
+    do not resolve (which may be why it failed) are left to the command line's."""
+    table = OmegaConf.select(cfg, "callbacks.hparams", throw_on_resolution_failure=False)
+    if not isinstance(table, Mapping):
+        return None
+    try:
+        row = settings(table["params"])
+    except (OmegaConfBaseException, AttributeError):  # unresolvable, or not a mapping
+        row = command_line()
+    return {**row, "status": "failed"}
 
 
 def command_line() -> dict[str, Any]:
