@@ -123,6 +123,39 @@ def test_joblib_sweep_records_a_failing_job_and_fails_at_the_end(tmp_path):
     assert json.loads((out / "1" / "results.json").read_text())["hparams"]["status"] == "failed"
 
 
+def test_a_sweep_stopped_with_ctrl_c_summarizes_the_jobs_that_finished(tmp_path):
+    """Ctrl-C during a job (Lightning then exits) or between jobs: the finished jobs' summary,
+    one line saying so, no traceback."""
+    import signal
+    import time
+
+    out = tmp_path / "sweep"
+    lrs = ",".join(str(0.1 * k) for k in range(1, 9))
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    args = ["-m", "explain=0", f"optimizer.lr={lrs}", "trainer.max_steps=3000"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "descentlab", *args, f"hydra.sweep.dir={out}"],
+        cwd=tmp_path,
+        env={**env, "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while not (out / "0" / "results.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    finished = sorted(p.parent.name for p in out.rglob("results.json"))
+    assert proc.returncode in (1, 130) and "Traceback" not in stderr, stderr
+    assert 1 <= len(finished) < 8  # stopped before its end
+    assert stdout.splitlines()[-1] == (
+        f"sweep: stopped after {len(finished)} job{'s' * (len(finished) > 1)}, "
+        "summary in sweep/summary.md"
+    )
+    assert [row["job"] for row in rows(out)] == finished
+
+
 def test_joblib_sends_jobs_in_batches_each_with_its_own_config(tmp_path):
     """16 jobs on 2 workers: joblib sends the first four two at a time, then jobs 4–11 four at
     a time (hydra.launcher.batch_size: 4), each batch run by one worker from one pickled copy of

@@ -160,7 +160,8 @@ STARTS = """
 import sys, threading
 from omegaconf import OmegaConf
 from descentlab.sweep import SweepSummary
-SweepSummary().on_multirun_start(OmegaConf.create({"hydra": {"launcher": {"_target_": "%s"}}}))
+hydra = {"launcher": {"_target_": "%s"}, "sweep": {"dir": "sweep"}}
+SweepSummary().on_multirun_start(OmegaConf.create({"hydra": hydra}))
 for thread in threading.enumerate():
     if thread is not threading.main_thread():
         thread.join()

@@ -128,6 +128,11 @@ def main() -> None:
         sys.exit(2)
     try:
         app()
+    except (KeyboardInterrupt, SystemExit) as stop:
+        sweep = sys.modules.get("descentlab.sweep")  # imported where a sweep runs
+        if sweep is None or sweep.SweepSummary.running is None:
+            raise
+        sweep.stopped(sweep.SweepSummary.running, stop)
     finally:
         # What is left lives until the exit: frozen, it is skipped by the full collections the
         # interpreter runs as it shuts down (0.24–0.31 s after a joblib sweep, whose process

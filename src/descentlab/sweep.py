@@ -10,7 +10,7 @@ import json
 import math
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
@@ -179,14 +179,18 @@ def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
 class SweepSummary(Callback):
     """At the end of a sweep: the summary, then a non-zero exit naming any failed jobs."""
 
+    running: Path | None = None  # the sweep dir while its jobs run, for `stopped`
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Where the jobs run in other processes (joblib, submitit, Ray), this one only waits for
         them: it imports what the summary needs (matplotlib, 0.5 s) meanwhile, on a thread of
         its own, rather than after the last job."""
+        SweepSummary.running = Path(config.hydra.sweep.dir)
         if config.hydra.launcher._target_ != BASIC_LAUNCHER:
             threading.Thread(target=summary_modules, daemon=True).start()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        SweepSummary.running = None
         sweep_dir = Path(config.hydra.sweep.dir)
         results = summarize(sweep_dir)
         jobs = "1 job" if len(results) == 1 else f"{len(results)} jobs"
@@ -220,3 +224,19 @@ def _lr(result: dict[str, Any]) -> float:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
+
+
+def stopped(sweep_dir: Path, stop: KeyboardInterrupt | SystemExit) -> NoReturn:
+    """A sweep stopped before its end (Ctrl-C; Lightning turns one that comes during training
+    into an exit): the summary of the jobs that finished, whose files are all kept. An exit
+    before any job finished is left as it is: Hydra's after a refused sweep is one."""
+    SweepSummary.running = None
+    finished = len(summarize(sweep_dir))
+    if isinstance(stop, SystemExit) and not finished:
+        raise stop
+    if finished:
+        jobs = "1 job" if finished == 1 else f"{finished} jobs"
+        print(f"sweep: stopped after {jobs}, summary in {typed(sweep_dir / 'summary.md')}")
+    else:
+        print(f"sweep: stopped before any job finished, in {typed(sweep_dir)}")
+    raise SystemExit(stop.code if isinstance(stop, SystemExit) else 130)
