@@ -193,8 +193,7 @@ class SweepSummary(Callback):
         SweepSummary.running = None
         sweep_dir = Path(config.hydra.sweep.dir)
         results = summarize(sweep_dir)
-        jobs = "1 job" if len(results) == 1 else f"{len(results)} jobs"
-        print(f"sweep: {jobs}, summary in {typed(sweep_dir / 'summary.md')}")
+        print(f"sweep: {jobs(len(results))}, summary in {typed(sweep_dir / 'summary.md')}")
         print(f"see it: tensorboard --logdir {typed(sweep_dir)}")
         failed = [r for r in results if r["status"] == "failed"]
         if failed:
@@ -235,8 +234,13 @@ def stopped(sweep_dir: Path, stop: KeyboardInterrupt | SystemExit) -> NoReturn:
     if isinstance(stop, SystemExit) and not finished:
         raise stop
     if finished:
-        jobs = "1 job" if finished == 1 else f"{finished} jobs"
-        print(f"sweep: stopped after {jobs}, summary in {typed(sweep_dir / 'summary.md')}")
+        print(
+            f"sweep: stopped after {jobs(finished)}, summary in {typed(sweep_dir / 'summary.md')}"
+        )
     else:
         print(f"sweep: stopped before any job finished, in {typed(sweep_dir)}")
     raise SystemExit(stop.code if isinstance(stop, SystemExit) else 130)
+
+
+def jobs(n: int) -> str:
+    return "1 job" if n == 1 else f"{n} jobs"
