@@ -33,6 +33,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from descentlab import forkserver
 from descentlab.devices import job_devices
 from descentlab.errors import ConfigError
 from descentlab.imports import import_lasting
@@ -120,12 +121,14 @@ def main() -> None:
     the run dir; HYDRA_FULL_ERROR=1 shows the traceback instead.
     """
     try:
-        precheck(sys.argv[1:])
+        first_job = precheck(sys.argv[1:])
     except (HydraException, OmegaConfBaseException, yaml.YAMLError) as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"descentlab: error: {one_line(error)}", file=sys.stderr)
         sys.exit(2)
+    if first_job is not None:
+        forkserver.start(first_job)  # joblib's workers: their imports start now, once
     try:
         app()
     except (KeyboardInterrupt, SystemExit) as stop:
@@ -151,11 +154,11 @@ def parse_args(argv: list[str]) -> Namespace:
     return parser.parse_args(argv)
 
 
-def precheck(argv: list[str]) -> None:
+def precheck(argv: list[str]) -> DictConfig | None:
     """Compose and validate the config of a single run, as Hydra is about to run it; a sweep
-    (-m, or an experiment that sets hydra.mode=MULTIRUN) gets `check_sweep`. With Hydra's
-    informational flags (--cfg, --help) the overrides are composed only, and without
-    overrides (the quick `descentlab --cfg job`) not at all."""
+    (-m, or an experiment that sets hydra.mode=MULTIRUN) gets `check_sweep`, and its first
+    job's config is returned. With Hydra's informational flags (--cfg, --help) the overrides
+    are composed only, and without overrides (the quick `descentlab --cfg job`) not at all."""
     args = parse_args(argv)
     modes = {
         "--run": args.run,
@@ -170,11 +173,11 @@ def precheck(argv: list[str]) -> None:
     informational = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
     custom = args.config_path or args.config_name or args.config_dir or args.experimental_rerun
     if custom:
-        return
+        return None
     overrides = parse(args.overrides)
     swept = [o for o in overrides if o.is_sweep_override()]
     if informational and not overrides:
-        return  # `--cfg job` alone: nothing to check, and no second composition to wait for
+        return None  # `--cfg job` alone: nothing to check, and no second composition to wait for
     check_searchpath(overrides)
     cfg = compose_config([o.input_line for o in overrides if not o.is_sweep_override()])
     if informational and swept and not args.multirun:
@@ -182,10 +185,9 @@ def precheck(argv: list[str]) -> None:
             f"{swept[0].input_line}: several values make a sweep; --cfg shows one config"
         )
     if informational:
-        return  # it prints, it does not run: a value out of range may be what one looks at
+        return None  # it prints, it does not run: a value out of range may be what one looks at
     if args.multirun or cfg.hydra.mode == RunMode.MULTIRUN:
-        check_sweep(cfg, overrides)
-        return
+        return check_sweep(cfg, overrides)
     if swept:
         raise ConfigError(
             f"{swept[0].input_line}: several values make a sweep; add -m before the overrides"
@@ -199,6 +201,7 @@ def precheck(argv: list[str]) -> None:
     global there_before_the_run
     there_before_the_run = check_fresh_dir("hydra.run.dir", Path(cfg.hydra.run.dir))
     validate(cfg)
+    return None
 
 
 # The run dir if it is there already, else the nearest dir above it. A run refused as it builds
@@ -244,12 +247,12 @@ def parse(overrides: list[str]) -> list[Override]:
         raise
 
 
-def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
+def check_sweep(shared: DictConfig, overrides: list[Override]) -> DictConfig:
     """What a sweep can check before Hydra starts it, from `shared`, the config composed from
     the overrides that sweep nothing (as Hydra composes it first): its plugins, a new dir and
     one per job, each value set or swept against its key's rules, each swept option, and the
     keys of its first job. Hydra's sweeper then composes each swept value, and each job is
-    validated in full when it starts."""
+    validated in full when it starts. Returns the first job's config."""
     fixed = [o for o in overrides if not o.is_sweep_override()]
     loader = conf_loader()
     searching = "optuna" in str(shared.hydra.sweeper._target_)
@@ -331,6 +334,7 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
             OmegaConf.update(cfg, key, value, merge=False, force_add=True)
             (validate if in_process else check_job)(cfg)
         OmegaConf.update(cfg, key, first_value, merge=False, force_add=True)  # the first job's
+    return cfg
 
 
 def conf_loader() -> ConfigLoader:

@@ -1,0 +1,99 @@
+"""A joblib sweep's workers, forked from one process that has imported a job's modules.
+
+loky, joblib's default, starts each worker as a fresh Python that imports torch and Lightning
+in its first job: 2.1 s of CPU per worker, which two workers on two cores pay side by side, and
+a copy of them in each worker's memory. Here the command, once it has checked such a sweep,
+starts Python's fork server with them imported (`descentlab.preload`), which it does while the
+command goes on to launch the sweep; loky then forks each worker from that server, its imports
+done and their memory shared until written.
+
+Importing this module stays light (no torch, no joblib).
+"""
+
+import multiprocessing
+import multiprocessing.forkserver
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+# what joblib limits in each of its workers to cpu_count() // workers threads (unless already
+# set), and the server too: its workers inherit its libraries as it loaded them
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+def start(job: DictConfig) -> None:
+    """The server for a sweep on joblib, given its first job's config; on Linux only (macOS's
+    system libraries are not safe to fork, Windows has no fork). Other launchers start their
+    workers as they do."""
+    if job.hydra.launcher._target_ != JOBLIB_LAUNCHER or sys.platform != "linux":
+        return
+    from joblib import cpu_count
+    from joblib.externals.loky.backend.context import set_start_method
+
+    multiprocessing.set_forkserver_preload(["descentlab.preload", *descentlab_modules(job)])
+    with environment(worker_env(job.hydra.launcher.n_jobs, cpu_count())):
+        multiprocessing.forkserver.ensure_running()
+    set_start_method("forkserver", force=True)  # for the workers of the launcher's loky pool
+
+
+def worker_env(n_jobs: int, cores: int) -> dict[str, str]:
+    """The environment joblib gives each of its n_jobs workers (-1: one per core, -2: all but
+    one…), for the server they are forked from."""
+    workers = n_jobs if n_jobs > 0 else max(cores + 1 + n_jobs, 1)
+    threads = str(max(cores // workers, 1))
+    env = {var: os.environ.get(var, threads) for var in THREAD_VARS}
+    if "ENABLE_IPC" not in os.environ:
+        env["ENABLE_IPC"] = "1"  # TBB's pools share the cores
+    return env
+
+
+def descentlab_modules(job: DictConfig) -> list[str]:
+    """The modules of descentlab's classes the job builds (its data, model, callbacks…), for
+    the server to import too. A user's own are left to the job: one that touched CUDA as it is
+    imported would leave the workers forked after it no GPU."""
+    config = OmegaConf.to_container(job, resolve=False)
+    assert isinstance(config, dict)
+    config.pop("hydra", None)  # the launcher's and the summary's classes run in this process
+    return sorted(
+        {target.rsplit(".", 1)[0] for target in targets(config) if target.startswith("descentlab.")}
+    )
+
+
+def targets(node: Any) -> Iterator[str]:
+    """Every `_target_` in a config, nested ones too."""
+    if isinstance(node, dict):
+        if isinstance(node.get("_target_"), str):
+            yield node["_target_"]
+        for value in node.values():
+            yield from targets(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from targets(value)
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """`os.environ` with `values` set, for a process started inside; as it was after."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value

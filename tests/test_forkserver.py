@@ -1,0 +1,164 @@
+"""A joblib sweep's workers forked from one server that imported a job's modules once: that
+they are, with joblib's thread limits, that nothing the server imports touches CUDA, and that
+only a joblib sweep starts one (once its checks have passed: `descentlab.cli.main`)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from descentlab.forkserver import worker_env
+
+linux = pytest.mark.skipif(sys.platform != "linux", reason="the fork server runs on Linux only")
+
+# A callback that records the process its job ran in.
+PROBE = """
+import json, os, sys
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+
+
+class Probe(L.Callback):
+    def on_fit_start(self, trainer, pl_module):
+        parent = os.getppid()
+        record = {
+            "preloaded": "descentlab.preload" in sys.modules,
+            "parent": parent,
+            "parent_cmdline": Path(f"/proc/{parent}/cmdline").read_text().replace("\\0", " "),
+            "parent_threads": len(os.listdir(f"/proc/{parent}/task")),
+            "threads": torch.get_num_threads(),
+        }
+        out = Path(HydraConfig.get().runtime.output_dir) / "probe.json"
+        out.write_text(json.dumps(record))
+"""
+
+
+@linux
+@pytest.mark.slow
+def test_joblib_workers_fork_from_a_server_that_imported_the_job(tmp_path: Path):
+    from joblib import cpu_count
+
+    (tmp_path / "probe.py").write_text(PROBE)
+    out = tmp_path / "sweep"
+    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "OMP_NUM_THREADS")}
+    overrides = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1,2"]
+    overrides += ["trainer.max_steps=10", "+callbacks.probe._target_=probe.Probe"]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "descentlab",
+            "-m",
+            "explain=0",
+            *overrides,
+            f"hydra.sweep.dir={out}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads((out / job / "probe.json").read_text()) for job in "012"]
+    for record in records:
+        # loky's own workers are fresh interpreters, children of the command
+        assert record["preloaded"], record
+        assert "from multiprocessing.forkserver import main" in record["parent_cmdline"]
+        assert record["parent_threads"] == 1  # forked from a process with one thread only
+        assert record["threads"] == max(cpu_count() // 2, 1)  # as joblib limits its workers
+    assert len({r["parent"] for r in records}) == 1  # one server for the sweep
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, 3, 64, -1, -2, -64])
+@pytest.mark.parametrize("set_by_user", [False, True])
+def test_the_workers_environment_is_the_one_joblib_gives_its_own(monkeypatch, n_jobs, set_by_user):
+    from joblib import cpu_count
+    from joblib._parallel_backends import LokyBackend
+
+    if set_by_user:
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        monkeypatch.setenv("ENABLE_IPC", "0")
+    else:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        monkeypatch.delenv("ENABLE_IPC", raising=False)
+    backend = LokyBackend()
+    expected = backend._prepare_worker_env(backend.effective_n_jobs(n_jobs))
+    assert worker_env(n_jobs, cpu_count()) == expected
+
+
+# Imports what the server imports, and every module of descentlab's a config can name, with
+# torch.cuda's entry points recording each call.
+CUDA_CALLS = """
+import importlib, json, pkgutil
+import torch, torch.cuda
+
+calls = []
+for name in ["is_available", "device_count", "init", "_lazy_init", "current_device",
+             "get_device_properties", "get_device_name", "set_device", "synchronize"]:
+    def record(*args, _name=name, _f=getattr(torch.cuda, name), **kwargs):
+        calls.append(_name)
+        return _f(*args, **kwargs)
+    setattr(torch.cuda, name, record)
+
+import descentlab
+import descentlab.preload
+for module in pkgutil.walk_packages(descentlab.__path__, "descentlab."):
+    if module.name != "descentlab.__main__":
+        importlib.import_module(module.name)
+print(json.dumps(calls))
+"""
+
+
+def test_nothing_the_server_imports_initializes_cuda():
+    proc = subprocess.run([sys.executable, "-c", CUDA_CALLS], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
+# A sweep on the basic launcher and one on joblib, each prechecked and started in one process:
+# the fork servers it has started, and their environment.
+SERVERS = """
+import json, os, sys
+import psutil
+from descentlab.cli import precheck
+from descentlab.forkserver import start
+
+def servers():
+    return [p for p in psutil.Process().children()
+            if "multiprocessing.forkserver" in " ".join(p.cmdline())]
+
+sweep = ["-m", "hydra.sweep.dir=" + sys.argv[1], "seed=0,1"]
+seen = []
+start(precheck(sweep))
+seen.append(len(servers()))
+start(precheck([*sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=1"]))
+found = servers()
+seen.append(len(found))
+server_env = found[0].environ()
+print(json.dumps([seen, server_env.get("OMP_NUM_THREADS"), "OMP_NUM_THREADS" in os.environ]))
+"""
+
+
+@linux
+def test_only_a_joblib_sweep_starts_a_server_with_joblib_s_thread_limits(tmp_path: Path):
+    from joblib import cpu_count
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    proc = subprocess.run(
+        [sys.executable, "-c", SERVERS, str(tmp_path / "sweep")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen, server_threads, left_here = json.loads(proc.stdout)
+    assert seen == [0, 1]
+    assert server_threads == str(cpu_count())  # one worker: every core
+    assert not left_here  # set for the server only
