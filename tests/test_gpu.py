@@ -1,6 +1,10 @@
 """What differs on a GPU, checked against the same run on the CPU; skipped without a GPU."""
 
+import json
 import math
+import os
+import subprocess
+import sys
 from functools import partial
 
 import lightning as L
@@ -69,3 +73,24 @@ def test_the_w_b_contour_of_a_gpu_run_is_drawn_from_its_path():
             model, torch.nn.MSELoss(), x, 3 * x, ("weight", "bias"), where, (3, 0)
         )
         assert torch.allclose(on_gpu.loss, on_cpu.loss, rtol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="the fork server runs on Linux only")
+def test_joblib_workers_forked_from_the_server_train_on_the_gpu(tmp_path):
+    """The server imported torch and Lightning without touching CUDA: its workers can use it."""
+    out = tmp_path / "sweep"
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    overrides = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=1", "trainer=gpu", "seed=0,1"]
+    overrides += ["trainer.max_steps=20", f"hydra.sweep.dir={out}"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "descentlab", "-m", "explain=0", *overrides],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for job in "01":
+        assert json.loads((out / job / "results.json").read_text())["status"] == "ok"
