@@ -93,10 +93,9 @@ def test_the_workers_environment_is_the_one_joblib_gives_its_own(monkeypatch, n_
     assert worker_env(n_jobs, cpu_count()) == expected
 
 
-# Imports what the server imports, and every module of descentlab's a config can name, with
-# torch.cuda's entry points recording each call.
+# Imports what the server imports, with torch.cuda's entry points recording each call.
 CUDA_CALLS = """
-import importlib, json, pkgutil
+import json
 import torch, torch.cuda
 
 calls = []
@@ -107,11 +106,7 @@ for name in ["is_available", "device_count", "init", "_lazy_init", "current_devi
         return _f(*args, **kwargs)
     setattr(torch.cuda, name, record)
 
-import descentlab
 import descentlab.preload
-for module in pkgutil.walk_packages(descentlab.__path__, "descentlab."):
-    if module.name != "descentlab.__main__":
-        importlib.import_module(module.name)
 print(json.dumps(calls))
 """
 
@@ -125,24 +120,30 @@ def test_nothing_the_server_imports_initializes_cuda():
 # A sweep on the basic launcher and one on joblib, each prechecked and started in one process:
 # the fork servers it has started, and their environment.
 SERVERS = """
-import json, os, sys
+import json, os, sys, time
 import psutil
 from descentlab.cli import precheck
 from descentlab.forkserver import start
 
-def servers():
-    return [p for p in psutil.Process().children()
-            if "multiprocessing.forkserver" in " ".join(p.cmdline())]
+def servers(wait):
+    deadline = time.monotonic() + wait
+    while True:  # a process just started may not show its command line yet
+        children = psutil.Process().children()
+        found = [p for p in children if "multiprocessing.forkserver import main" in
+                 " ".join(p.cmdline())]
+        if found or time.monotonic() > deadline:
+            return found, [(p.pid, p.status(), p.cmdline()[:3]) for p in children]
+        time.sleep(0.05)
 
 sweep = ["-m", "hydra.sweep.dir=" + sys.argv[1], "seed=0,1"]
-seen = []
 start(precheck(sweep))
-seen.append(len(servers()))
+basic, _ = servers(wait=1)
 start(precheck([*sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=1"]))
-found = servers()
-seen.append(len(found))
-server_env = found[0].environ()
-print(json.dumps([seen, server_env.get("OMP_NUM_THREADS"), "OMP_NUM_THREADS" in os.environ]))
+joblib, children = servers(wait=30)
+assert joblib, children
+server_env = joblib[0].environ()
+print(json.dumps([[len(basic), len(joblib)], server_env.get("OMP_NUM_THREADS"),
+                  "OMP_NUM_THREADS" in os.environ]))
 """
 
 
@@ -162,3 +163,36 @@ def test_only_a_joblib_sweep_starts_a_server_with_joblib_s_thread_limits(tmp_pat
     assert seen == [0, 1]
     assert server_threads == str(cpu_count())  # one worker: every core
     assert not left_here  # set for the server only
+
+
+@linux
+@pytest.mark.slow
+def test_ctrl_c_as_the_server_imports_ends_it_without_a_traceback(tmp_path: Path):
+    """Ctrl-C reaches the command's whole process group: the command reports it; the server,
+    still importing torch and Lightning, just ends."""
+    import signal
+    import time
+
+    import psutil
+
+    command = ["-m", "explain=0", "hydra/launcher=joblib", "seed=0,1", "trainer.max_steps=10"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "descentlab", *command, f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own, as a shell gives a command
+    )
+    server, deadline = None, time.monotonic() + 60
+    while server is None and time.monotonic() < deadline:
+        children = psutil.Process(proc.pid).children()
+        server = next((p for p in children if "forkserver" in " ".join(p.cmdline())), None)
+        time.sleep(0.02)
+    assert server is not None, proc.communicate()
+    time.sleep(0.3)  # into its imports, which take seconds
+    assert not server.children()  # no worker forked yet: still importing
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    server.wait(timeout=30)  # ended: psutil.TimeoutExpired otherwise
+    assert "preload" not in stderr and "forkserver" not in stderr, stderr

@@ -1,11 +1,11 @@
-"""A joblib sweep's workers, forked from one process that has imported a job's modules.
+"""A joblib sweep's workers, forked from one process that has imported what a job imports.
 
 loky, joblib's default, starts each worker as a fresh Python that imports torch and Lightning
 in its first job: 2.1 s of CPU per worker, which two workers on two cores pay side by side, and
 a copy of them in each worker's memory. Here the command, once it has checked such a sweep,
-starts Python's fork server with them imported (`descentlab.preload`), which it does while the
-command goes on to launch the sweep; loky then forks each worker from that server, its imports
-done and their memory shared until written.
+starts Python's fork server, which imports them (`descentlab.preload`) while the command goes
+on to launch the sweep; loky then forks each worker from that server, its imports done and
+their memory shared until written.
 
 Importing this module stays light (no torch, no joblib).
 """
@@ -16,9 +16,8 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 # what joblib limits in each of its workers to cpu_count() // workers threads (unless already
@@ -43,7 +42,7 @@ def start(job: DictConfig) -> None:
     from joblib import cpu_count
     from joblib.externals.loky.backend.context import set_start_method
 
-    multiprocessing.set_forkserver_preload(["descentlab.preload", *descentlab_modules(job)])
+    multiprocessing.set_forkserver_preload(["descentlab.preload"])
     with environment(worker_env(job.hydra.launcher.n_jobs, cpu_count())):
         multiprocessing.forkserver.ensure_running()
     set_start_method("forkserver", force=True)  # for the workers of the launcher's loky pool
@@ -58,30 +57,6 @@ def worker_env(n_jobs: int, cores: int) -> dict[str, str]:
     if "ENABLE_IPC" not in os.environ:
         env["ENABLE_IPC"] = "1"  # TBB's pools share the cores
     return env
-
-
-def descentlab_modules(job: DictConfig) -> list[str]:
-    """The modules of descentlab's classes the job builds (its data, model, callbacks…), for
-    the server to import too. A user's own are left to the job: one that touched CUDA as it is
-    imported would leave the workers forked after it no GPU."""
-    config = OmegaConf.to_container(job, resolve=False)
-    assert isinstance(config, dict)
-    config.pop("hydra", None)  # the launcher's and the summary's classes run in this process
-    return sorted(
-        {target.rsplit(".", 1)[0] for target in targets(config) if target.startswith("descentlab.")}
-    )
-
-
-def targets(node: Any) -> Iterator[str]:
-    """Every `_target_` in a config, nested ones too."""
-    if isinstance(node, dict):
-        if isinstance(node.get("_target_"), str):
-            yield node["_target_"]
-        for value in node.values():
-            yield from targets(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from targets(value)
 
 
 @contextmanager
