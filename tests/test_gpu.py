@@ -78,10 +78,11 @@ def test_the_w_b_contour_of_a_gpu_run_is_drawn_from_its_path():
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="the fork server runs on Linux only")
 def test_joblib_workers_forked_from_the_server_train_on_the_gpu(tmp_path):
-    """The server imported torch and Lightning without touching CUDA: its workers can use it."""
+    """The server imported torch and Lightning without touching CUDA: its workers can use it
+    (two workers, which share the GPU where there is one)."""
     out = tmp_path / "sweep"
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    overrides = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=1", "trainer=gpu", "seed=0,1"]
+    overrides = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "trainer=gpu", "seed=0,1"]
     overrides += ["trainer.max_steps=20", f"hydra.sweep.dir={out}"]
     proc = subprocess.run(
         [sys.executable, "-m", "descentlab", "-m", "explain=0", *overrides],

@@ -10,8 +10,6 @@ their memory shared until written.
 Importing this module stays light (no torch, no joblib).
 """
 
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import sys
 from collections.abc import Iterator
@@ -36,23 +34,31 @@ THREAD_VARS = (
 def start(job: DictConfig) -> None:
     """The server for a sweep on joblib, given its first job's config; on Linux only (macOS's
     system libraries are not safe to fork, Windows has no fork). Other launchers start their
-    workers as they do."""
-    if job.hydra.launcher._target_ != JOBLIB_LAUNCHER or sys.platform != "linux":
+    workers as they do, and joblib with one worker runs the jobs in the command itself."""
+    launcher = job.hydra.launcher
+    if launcher._target_ != JOBLIB_LAUNCHER or sys.platform != "linux":
         return
+    import multiprocessing.forkserver
+
     from joblib import cpu_count
     from joblib.externals.loky.backend.context import set_start_method
 
+    if workers(launcher.n_jobs, cpu_count()) == 1:
+        return
     multiprocessing.set_forkserver_preload(["descentlab.preload"])
-    with environment(worker_env(job.hydra.launcher.n_jobs, cpu_count())):
+    with environment(worker_env(launcher.n_jobs, cpu_count())):
         multiprocessing.forkserver.ensure_running()
     set_start_method("forkserver", force=True)  # for the workers of the launcher's loky pool
 
 
+def workers(n_jobs: int, cores: int) -> int:
+    """joblib's number of workers for `n_jobs`: -1 one per core, -2 all but one…"""
+    return n_jobs if n_jobs > 0 else max(cores + 1 + n_jobs, 1)
+
+
 def worker_env(n_jobs: int, cores: int) -> dict[str, str]:
-    """The environment joblib gives each of its n_jobs workers (-1: one per core, -2: all but
-    one…), for the server they are forked from."""
-    workers = n_jobs if n_jobs > 0 else max(cores + 1 + n_jobs, 1)
-    threads = str(max(cores // workers, 1))
+    """The environment joblib gives each of its workers, for the server they are forked from."""
+    threads = str(max(cores // workers(n_jobs, cores), 1))
     env = {var: os.environ.get(var, threads) for var in THREAD_VARS}
     if "ENABLE_IPC" not in os.environ:
         env["ENABLE_IPC"] = "1"  # TBB's pools share the cores

@@ -8,22 +8,33 @@ Nothing here may initialize CUDA: a process forked after that could not use the 
 """
 
 import os
-import pkgutil
 import signal
-
-import descentlab
-from descentlab.imports import import_lasting
+import sys
 
 # Ctrl-C reaches the command's whole process group: the command reports it, and the server,
 # still importing, ends without a traceback of its own. The workers forked from it later get
-# Python's own handler back, as any process has.
-signal.signal(signal.SIGINT, lambda signum, frame: os._exit(128 + signum))
+# the handling the server started with (as loky's own workers do), unless it ignored Ctrl-C.
+interrupt = signal.getsignal(signal.SIGINT)
+if interrupt is not signal.SIG_IGN:
+    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(128 + signum))
+# the installed packages, not a file of the same name in the working dir, which `python -c`
+# puts first; the workers then take the command's own sys.path
+while "" in sys.path:
+    sys.path.remove("")
+
 try:
+    import pkgutil
+
+    import descentlab
+    from descentlab.imports import import_lasting
+
     import_lasting("descentlab.job")
     for module in pkgutil.walk_packages(descentlab.__path__, "descentlab."):
         if module.name != "descentlab.__main__":  # the command itself
             import_lasting(module.name)
     import_lasting("hydra_plugins.hydra_joblib_launcher._core")
     import_lasting("joblib.externals.loky.process_executor")
+except Exception:
+    pass  # the workers import the rest themselves, and a job reports the error where it runs
 finally:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, interrupt)
