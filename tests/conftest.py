@@ -39,6 +39,20 @@ def run_app(tmp_path: Path):
     return run
 
 
+def sweep(cwd: Path, *overrides: str, unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`descentlab -m` with the explain table off, run in `cwd` without the environment
+    variables in `unset`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", *unset)}
+    return subprocess.run(
+        [sys.executable, "-m", "descentlab", "-m", "explain=0", *overrides],
+        cwd=cwd,
+        env={**env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 @pytest.fixture(scope="module")
 def edges(tmp_path_factory) -> list[float]:
     """TensorBoard's histogram bucket edges, as a SummaryWriter has them."""

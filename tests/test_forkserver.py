@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import sweep
 from descentlab.forkserver import worker_env
 
 linux = pytest.mark.skipif(sys.platform != "linux", reason="the fork server runs on Linux only")
@@ -46,25 +47,10 @@ def test_joblib_workers_fork_from_a_server_that_imported_the_job(tmp_path: Path)
 
     (tmp_path / "probe.py").write_text(PROBE)
     out = tmp_path / "sweep"
-    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "OMP_NUM_THREADS")}
     overrides = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1,2"]
     overrides += ["trainer.max_steps=10", "+callbacks.probe._target_=probe.Probe"]
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "descentlab",
-            "-m",
-            "explain=0",
-            *overrides,
-            f"hydra.sweep.dir={out}",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    # without a thread limit of its own, as a shell would start it
+    proc = sweep(tmp_path, *overrides, f"hydra.sweep.dir={out}", unset=("OMP_NUM_THREADS",))
     assert proc.returncode == 0, proc.stderr
     records = [json.loads((out / job / "probe.json").read_text()) for job in "012"]
     for record in records:

@@ -2,8 +2,6 @@
 
 import json
 import math
-import os
-import subprocess
 import sys
 from functools import partial
 
@@ -11,6 +9,7 @@ import lightning as L
 import pytest
 import torch
 
+from conftest import sweep
 from descentlab import surface
 from descentlab.callbacks.divergence import Divergence, stopped
 from descentlab.data.batches import Batches
@@ -81,17 +80,8 @@ def test_joblib_workers_forked_from_the_server_train_on_the_gpu(tmp_path):
     """The server imported torch and Lightning without touching CUDA: its workers can use it
     (two workers, which share the GPU where there is one)."""
     out = tmp_path / "sweep"
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     overrides = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "trainer=gpu", "seed=0,1"]
-    overrides += ["trainer.max_steps=20", f"hydra.sweep.dir={out}"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "descentlab", "-m", "explain=0", *overrides],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = sweep(tmp_path, *overrides, "trainer.max_steps=20", f"hydra.sweep.dir={out}")
     assert proc.returncode == 0, proc.stderr
     for job in "01":
         assert json.loads((out / job / "results.json").read_text())["status"] == "ok"

@@ -12,21 +12,9 @@ from pathlib import Path
 import pytest
 from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
-from conftest import ROOT, hparams_plugin, scalars
+from conftest import ROOT, hparams_plugin, scalars, sweep
 
 pytestmark = pytest.mark.slow
-
-
-def sweep(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    return subprocess.run(
-        [sys.executable, "-m", "descentlab", "-m", "explain=0", *overrides],
-        cwd=cwd,
-        env={**env, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def rows(sweep_dir: Path) -> list[dict[str, str]]:
