@@ -43,10 +43,11 @@ def start(job: DictConfig) -> None:
     from joblib import cpu_count
     from joblib.externals.loky.backend.context import set_start_method
 
-    if workers(launcher.n_jobs, cpu_count()) == 1:
+    cores = cpu_count()  # loky's: the cores this process may use, CPU quotas counted
+    if workers(launcher.n_jobs, cores) == 1:
         return
     multiprocessing.set_forkserver_preload(["descentlab.preload"])
-    with environment(worker_env(launcher.n_jobs, cpu_count())):
+    with environment(worker_env(launcher.n_jobs, cores)):
         multiprocessing.forkserver.ensure_running()
     set_start_method("forkserver", force=True)  # for the workers of the launcher's loky pool
 
