@@ -103,13 +103,12 @@ def test_nothing_the_server_imports_initializes_cuda():
     assert json.loads(proc.stdout) == [[], False]
 
 
-# A sweep on the basic launcher and one on joblib, each prechecked and started in one process:
-# the fork servers it has started, and their environment.
+# A sweep on the basic launcher and one on joblib, each prechecked in one process: the fork
+# servers it has started, and their environment.
 SERVERS = """
 import json, os, sys, time
 import psutil
 from descentlab.cli import precheck
-from descentlab.forkserver import start
 
 def servers(wait):
     deadline = time.monotonic() + wait
@@ -128,11 +127,11 @@ def servers(wait):
         time.sleep(0.05)
 
 sweep = ["-m", "hydra.sweep.dir=" + sys.argv[1], "seed=0,1"]
-start(precheck(sweep))
+precheck(sweep)
 basic, _ = servers(wait=1)
-start(precheck([*sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=1"]))
+precheck([*sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=1"])
 one_worker, _ = servers(wait=1)  # joblib then runs the jobs in this process
-start(precheck([*sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]))
+precheck([*sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])
 joblib, seen = servers(wait=30)
 assert joblib, seen
 server_env = joblib[0].environ()
@@ -194,3 +193,46 @@ def test_ctrl_c_as_the_server_imports_ends_it_without_a_traceback(tmp_path: Path
     _, stderr = proc.communicate(timeout=120)
     server.wait(timeout=30)  # ended: psutil.TimeoutExpired otherwise
     assert "preload" not in stderr and "forkserver" not in stderr, stderr
+
+
+@linux
+@pytest.mark.slow
+def test_a_sweep_refused_as_the_server_imports_leaves_no_server(tmp_path: Path):
+    """The server starts once a sweep's settings are checked, before its jobs are; a job
+    refused then ends the command, and the server, still importing, with it."""
+    import time
+
+    import psutil
+
+    command = ["-m", "explain=0", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    err = tmp_path / "stderr"  # a file: a pipe would stay open as long as the server lives
+    with err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "descentlab", *command, "optimizer.lr=0.1,-1"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    server = None
+    while server is None and proc.poll() is None:
+        try:
+            children = psutil.Process(proc.pid).children()
+            server = next((p for p in children if "forkserver" in " ".join(p.cmdline())), None)
+        except psutil.Error:  # the command or a child gone as it was looked at
+            pass
+        time.sleep(0.005)
+    proc.wait(timeout=60)
+    assert proc.returncode == 2 and "optimizer.lr=-1" in err.read_text(), err.read_text()
+    assert server is not None  # started before the refusal
+
+    def running() -> bool:
+        try:
+            return server.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    # gone with the command, not after the 2 s of imports it had ahead
+    deadline = time.monotonic() + 1
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not running()

@@ -37,7 +37,7 @@ from descentlab import forkserver
 from descentlab.devices import job_devices
 from descentlab.errors import ConfigError
 from descentlab.imports import import_lasting
-from descentlab.rules import check_rules, check_value
+from descentlab.rules import RULES, check_rules, check_value
 from descentlab.validate import (
     PLUGIN_EXTRAS,
     UNSET,
@@ -121,14 +121,12 @@ def main() -> None:
     the run dir; HYDRA_FULL_ERROR=1 shows the traceback instead.
     """
     try:
-        first_job = precheck(sys.argv[1:])
+        precheck(sys.argv[1:])
     except (HydraException, OmegaConfBaseException, yaml.YAMLError) as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"descentlab: error: {one_line(error)}", file=sys.stderr)
         sys.exit(2)
-    if first_job is not None:
-        forkserver.start(first_job)  # joblib's workers: their imports start now, once
     try:
         app()
     except (KeyboardInterrupt, SystemExit) as stop:
@@ -154,11 +152,11 @@ def parse_args(argv: list[str]) -> Namespace:
     return parser.parse_args(argv)
 
 
-def precheck(argv: list[str]) -> DictConfig | None:
+def precheck(argv: list[str]) -> None:
     """Compose and validate the config of a single run, as Hydra is about to run it; a sweep
-    (-m, or an experiment that sets hydra.mode=MULTIRUN) gets `check_sweep`, and its first
-    job's config is returned. With Hydra's informational flags (--cfg, --help) the overrides
-    are composed only, and without overrides (the quick `descentlab --cfg job`) not at all."""
+    (-m, or an experiment that sets hydra.mode=MULTIRUN) gets `check_sweep`. With Hydra's
+    informational flags (--cfg, --help) the overrides are composed only, and without
+    overrides (the quick `descentlab --cfg job`) not at all."""
     args = parse_args(argv)
     modes = {
         "--run": args.run,
@@ -173,11 +171,11 @@ def precheck(argv: list[str]) -> DictConfig | None:
     informational = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
     custom = args.config_path or args.config_name or args.config_dir or args.experimental_rerun
     if custom:
-        return None
+        return
     overrides = parse(args.overrides)
     swept = [o for o in overrides if o.is_sweep_override()]
     if informational and not overrides:
-        return None  # `--cfg job` alone: nothing to check, and no second composition to wait for
+        return  # `--cfg job` alone: nothing to check, and no second composition to wait for
     check_searchpath(overrides)
     cfg = compose_config([o.input_line for o in overrides if not o.is_sweep_override()])
     if informational and swept and not args.multirun:
@@ -185,9 +183,10 @@ def precheck(argv: list[str]) -> DictConfig | None:
             f"{swept[0].input_line}: several values make a sweep; --cfg shows one config"
         )
     if informational:
-        return None  # it prints, it does not run: a value out of range may be what one looks at
+        return  # it prints, it does not run: a value out of range may be what one looks at
     if args.multirun or cfg.hydra.mode == RunMode.MULTIRUN:
-        return check_sweep(cfg, overrides)
+        check_sweep(cfg, overrides)
+        return
     if swept:
         raise ConfigError(
             f"{swept[0].input_line}: several values make a sweep; add -m before the overrides"
@@ -201,7 +200,7 @@ def precheck(argv: list[str]) -> DictConfig | None:
     global there_before_the_run
     there_before_the_run = check_fresh_dir("hydra.run.dir", Path(cfg.hydra.run.dir))
     validate(cfg)
-    return None
+    return
 
 
 # The run dir if it is there already, else the nearest dir above it. A run refused as it builds
@@ -247,12 +246,13 @@ def parse(overrides: list[str]) -> list[Override]:
         raise
 
 
-def check_sweep(shared: DictConfig, overrides: list[Override]) -> DictConfig:
+def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
     """What a sweep can check before Hydra starts it, from `shared`, the config composed from
     the overrides that sweep nothing (as Hydra composes it first): its plugins, a new dir and
     one per job, each value set or swept against its key's rules, each swept option, and the
     keys of its first job. Hydra's sweeper then composes each swept value, and each job is
-    validated in full when it starts. Returns the first job's config."""
+    validated in full when it starts. A joblib sweep's fork server starts once the settings
+    it reads are checked, and imports while the jobs are composed and checked."""
     fixed = [o for o in overrides if not o.is_sweep_override()]
     loader = conf_loader()
     searching = "optuna" in str(shared.hydra.sweeper._target_)
@@ -286,7 +286,11 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> DictConfig:
             if o.is_sweep_override()
         },
     )
-    check_rules(shared, [o.key_or_group for o in fixed])
+    # Hydra's own settings, the same in every job (a sweep cannot sweep them), set or not
+    check_rules(
+        shared, [o.key_or_group for o in fixed] + [k for k in RULES if k.startswith("hydra.")]
+    )
+    forkserver.start(shared)  # joblib's workers: their imports start now, once
     swept = [o for o in overrides if o.is_discrete_sweep()]  # not Optuna's intervals
     # options a user's hydra.searchpath brings are not listed here: the sweeper checks those
     options = {} if shared.hydra.searchpath else group_options([o.key_or_group for o in swept])
@@ -334,7 +338,6 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> DictConfig:
             OmegaConf.update(cfg, key, value, merge=False, force_add=True)
             (validate if in_process else check_job)(cfg)
         OmegaConf.update(cfg, key, first_value, merge=False, force_add=True)  # the first job's
-    return cfg
 
 
 def conf_loader() -> ConfigLoader:

@@ -2,10 +2,11 @@
 
 loky, joblib's default, starts each worker as a fresh Python that imports torch and Lightning
 in its first job: 2.1 s of CPU per worker, which two workers on two cores pay side by side, and
-a copy of them in each worker's memory. Here the command, once it has checked such a sweep,
-starts Python's fork server, which imports them (`descentlab.preload`) while the command goes
-on to launch the sweep; loky then forks each worker from that server, its imports done and
-their memory shared until written.
+a copy of them in each worker's memory. Here the command, once it has checked the settings of
+such a sweep, starts Python's fork server, which imports them (`descentlab.preload`) while the
+command goes on to check the jobs and launch the sweep; loky then forks each worker from that
+server, its imports done and their memory shared until written. The server ends with the
+command.
 
 Importing this module stays light (no torch, no joblib).
 """
@@ -14,10 +15,13 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from omegaconf import DictConfig
+if TYPE_CHECKING:  # the server imports this module first: its parent-death signal waits on it
+    from omegaconf import DictConfig
 
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+PARENT = "DESCENTLAB_FORKSERVER_PARENT"  # the command's pid, in the server's environment
 # what joblib limits in each of its workers to cpu_count() // workers threads (unless already
 # set), and the server too: its workers inherit its libraries as it loaded them
 THREAD_VARS = (
@@ -31,11 +35,11 @@ THREAD_VARS = (
 )
 
 
-def start(job: DictConfig) -> None:
-    """The server for a sweep on joblib, given its first job's config; on Linux only (macOS's
+def start(sweep: "DictConfig") -> None:
+    """The server for a sweep on joblib, given its config; on Linux only (macOS's
     system libraries are not safe to fork, Windows has no fork). Other launchers start their
     workers as they do, and joblib with one worker runs the jobs in the command itself."""
-    launcher = job.hydra.launcher
+    launcher = sweep.hydra.launcher
     if launcher._target_ != JOBLIB_LAUNCHER or sys.platform != "linux":
         return
     import multiprocessing.forkserver
@@ -47,7 +51,7 @@ def start(job: DictConfig) -> None:
     if workers(launcher.n_jobs, cores) == 1:
         return
     multiprocessing.set_forkserver_preload(["descentlab.preload"])
-    with environment(worker_env(launcher.n_jobs, cores)):
+    with environment({**worker_env(launcher.n_jobs, cores), PARENT: str(os.getpid())}):
         multiprocessing.forkserver.ensure_running()
     set_start_method("forkserver", force=True)  # for the workers of the launcher's loky pool
 

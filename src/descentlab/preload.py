@@ -7,9 +7,12 @@ frozen, so that the workers' collections leave those pages shared).
 Nothing here may initialize CUDA: a process forked after that could not use the GPU.
 """
 
+import ctypes
 import os
 import signal
 import sys
+
+PR_SET_PDEATHSIG = 1  # prctl's option, from <linux/prctl.h>
 
 # Ctrl-C reaches the command's whole process group: the command reports it, and the server,
 # still importing, ends without a traceback of its own. The workers forked from it later get
@@ -26,7 +29,15 @@ try:
     import pkgutil
 
     import descentlab
+    from descentlab.forkserver import PARENT
     from descentlab.imports import import_lasting
+
+    # The server ends with the command (Linux's parent-death signal), not only once it has
+    # imported and finds the command gone: a sweep refused by the checks the command runs while
+    # the server imports leaves nothing behind. Its workers, forked later, do not inherit it.
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.environ.get(PARENT, str(os.getppid())) != str(os.getppid()):
+        os._exit(0)  # the command ended before the signal was set
 
     import_lasting("descentlab.job")
     for module in pkgutil.walk_packages(descentlab.__path__, "descentlab."):
