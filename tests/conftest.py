@@ -39,14 +39,16 @@ def run_app(tmp_path: Path):
     return run
 
 
-def sweep(cwd: Path, *overrides: str, unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+def sweep(
+    cwd: Path, *overrides: str, unset: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """`descentlab -m` with the explain table off, run in `cwd` without the environment
-    variables in `unset`."""
-    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", *unset)}
+    variables in `unset`, with those in `env`."""
+    kept = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", *unset)}
     return subprocess.run(
         [sys.executable, "-m", "descentlab", "-m", "explain=0", *overrides],
         cwd=cwd,
-        env={**env, "COLUMNS": "200"},
+        env={**kept, "COLUMNS": "200", **(env or {})},
         capture_output=True,
         text=True,
         timeout=600,

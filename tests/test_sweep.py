@@ -168,6 +168,41 @@ def test_a_sweep_stopped_with_ctrl_c_summarizes_the_jobs_that_finished(tmp_path,
     assert [row["job"] for row in rows(out)] == finished
 
 
+# A callback that gets a real Ctrl-C in the job with lr 0.2, inside code whose cleanup then
+# fails on what the interrupt left half done, as OmegaConf's did when a Ctrl-C came as a job
+# built its trainer (an AttributeError raised as the KeyboardInterrupt went through).
+INTERRUPTED_CLEANUP = """
+import signal
+from lightning.pytorch.callbacks import Callback
+
+class CtrlC(Callback):
+    def on_train_start(self, trainer, pl_module):
+        if trainer.optimizers[0].param_groups[0]["lr"] == 0.2:
+            half_built = None
+            try:
+                signal.raise_signal(signal.SIGINT)
+            finally:
+                half_built.flags  # AttributeError, in place of the KeyboardInterrupt
+"""
+
+
+def test_a_ctrl_c_that_cleanup_turns_into_another_error_still_stops_the_sweep(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "interrupting.py").write_text(INTERRUPTED_CLEANUP)
+    out = tmp_path / "sweep"
+    proc = sweep(
+        tmp_path,
+        "optimizer.lr=0.1,0.2,0.3",
+        "trainer.max_steps=20",
+        "+callbacks.ctrl_c._target_=interrupting.CtrlC",
+        f"hydra.sweep.dir={out}",
+        env={"PYTHONPATH": str(tmp_path / "pkg")},
+    )
+    assert proc.returncode == 130, proc.stdout + proc.stderr
+    assert proc.stdout.rstrip().endswith("sweep: stopped after 1 job, summary in sweep/summary.md")
+    assert [row["optimizer.lr"] for row in rows(out)] == ["0.1"]  # the last job never ran
+
+
 def test_joblib_sends_jobs_in_batches_each_with_its_own_config(tmp_path):
     """16 jobs on 2 workers: joblib sends the first four two at a time, then jobs 4–11 four at
     a time (hydra.launcher.batch_size: 4), each batch run by one worker from one pickled copy of

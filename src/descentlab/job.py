@@ -35,6 +35,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     try:
         final = train(cfg)
     except Exception as error:
+        if interrupted(error):
+            raise KeyboardInterrupt from error  # Ctrl-C: it stops the sweep, not this job alone
         if hydra.mode != RunMode.MULTIRUN:
             raise
         if isinstance(error, ConfigError):
@@ -63,6 +65,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     result["wall_time_s"] = time.perf_counter() - start
     write(Path(hydra.runtime.output_dir) / "results.json", result)
     return result
+
+
+def interrupted(error: BaseException) -> bool:
+    """Whether `error` was raised as a Ctrl-C's KeyboardInterrupt went through the code that
+    cleans up after it: cleanup that fails on what the interrupt left half done raises its own
+    error instead (OmegaConf's, interrupted as it builds a list: an AttributeError), which
+    would otherwise pass for a failed job and let the sweep run on."""
+    chain, seen = [error], set()
+    while chain:
+        cause = chain.pop()
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        chain += [c for c in (cause.__cause__, cause.__context__) if c and id(c) not in seen]
+    return False
 
 
 def write_failed_session(run_dir: Path, row: dict[str, Any]) -> None:
