@@ -1,6 +1,7 @@
 """A joblib sweep's workers forked from one server that imported a job's modules once: that
 they are, with joblib's thread limits, that nothing the server imports touches CUDA, and that
-only a joblib sweep starts one (once its checks have passed: `descentlab.cli.main`)."""
+only a joblib sweep starts one (once its settings are checked: `descentlab.cli.check_sweep`), which
+ends with the command."""
 
 import json
 import os
@@ -109,6 +110,7 @@ SERVERS = """
 import json, os, sys, time
 import psutil
 from descentlab.cli import precheck
+from descentlab.forkserver import start
 
 def servers(wait):
     deadline = time.monotonic() + wait
@@ -127,11 +129,11 @@ def servers(wait):
         time.sleep(0.05)
 
 sweep = ["-m", "hydra.sweep.dir=" + sys.argv[1], "seed=0,1"]
-precheck(sweep)
+precheck(sweep, start)
 basic, _ = servers(wait=1)
-precheck([*sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=1"])
+precheck([*sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=1"], start)
 one_worker, _ = servers(wait=1)  # joblib then runs the jobs in this process
-precheck([*sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])
+precheck([*sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], start)
 joblib, seen = servers(wait=30)
 assert joblib, seen
 server_env = joblib[0].environ()
@@ -162,14 +164,21 @@ def test_only_a_joblib_sweep_starts_a_server_with_joblib_s_thread_limits(tmp_pat
 @linux
 @pytest.mark.slow
 def test_ctrl_c_as_the_server_imports_ends_it_without_a_traceback(tmp_path: Path):
-    """Ctrl-C reaches the command's whole process group: the command reports it; the server,
-    still importing torch and Lightning, just ends."""
+    """Ctrl-C reaches the command's whole process group: the command, still checking the jobs
+    (400 of them: seconds), and the server, still importing torch and Lightning, just end."""
     import signal
     import time
 
     import psutil
 
-    command = ["-m", "explain=0", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1"]
+    seeds = ",".join(map(str, range(400)))
+    command = [
+        "-m",
+        "explain=0",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"seed={seeds}",
+    ]
     proc = subprocess.Popen(
         [sys.executable, "-m", "descentlab", *command, f"hydra.sweep.dir={tmp_path / 'sweep'}"],
         cwd=tmp_path,
@@ -192,7 +201,28 @@ def test_ctrl_c_as_the_server_imports_ends_it_without_a_traceback(tmp_path: Path
     os.killpg(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     server.wait(timeout=30)  # ended: psutil.TimeoutExpired otherwise
-    assert "preload" not in stderr and "forkserver" not in stderr, stderr
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert not list(tmp_path.glob("sweep*"))  # stopped as it checked: no job had started
+
+
+# The command, run by a process that takes in its orphans (Linux's child subreaper): once the
+# command has ended, how long after it each process it left behind ended.
+REAP_ORPHANS = """
+import ctypes, json, os, subprocess, sys, time
+PR_SET_CHILD_SUBREAPER = 36
+ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1)
+with open(sys.argv[1], "w") as stderr:
+    argv = [sys.executable, "-m", "descentlab", *sys.argv[2:]]
+    command = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=stderr)
+ended, after = time.monotonic(), []
+while True:
+    try:
+        os.waitpid(-1, 0)
+    except ChildProcessError:
+        break
+    after.append(time.monotonic() - ended)
+print(json.dumps([command.returncode, after]))
+"""
 
 
 @linux
@@ -200,39 +230,18 @@ def test_ctrl_c_as_the_server_imports_ends_it_without_a_traceback(tmp_path: Path
 def test_a_sweep_refused_as_the_server_imports_leaves_no_server(tmp_path: Path):
     """The server starts once a sweep's settings are checked, before its jobs are; a job
     refused then ends the command, and the server, still importing, with it."""
-    import time
-
-    import psutil
-
     command = ["-m", "explain=0", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-    err = tmp_path / "stderr"  # a file: a pipe would stay open as long as the server lives
-    with err.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "descentlab", *command, "optimizer.lr=0.1,-1"],
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    server = None
-    while server is None and proc.poll() is None:
-        try:
-            children = psutil.Process(proc.pid).children()
-            server = next((p for p in children if "forkserver" in " ".join(p.cmdline())), None)
-        except psutil.Error:  # the command or a child gone as it was looked at
-            pass
-        time.sleep(0.005)
-    proc.wait(timeout=60)
-    assert proc.returncode == 2 and "optimizer.lr=-1" in err.read_text(), err.read_text()
-    assert server is not None  # started before the refusal
-
-    def running() -> bool:
-        try:
-            return server.status() != psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return False
-
-    # gone with the command, not after the 2 s of imports it had ahead
-    deadline = time.monotonic() + 1
-    while running() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not running()
+    stderr = tmp_path / "stderr"
+    proc = subprocess.run(
+        [sys.executable, "-c", REAP_ORPHANS, str(stderr), *command, "optimizer.lr=0.1,-1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    returncode, after = json.loads(proc.stdout)
+    assert returncode == 2 and "optimizer.lr=-1" in stderr.read_text(), stderr.read_text()
+    # the server (and multiprocessing's resource tracker beside it), started before the
+    # refusal, gone with the command, not after the 2 s of imports the server had ahead
+    assert after and max(after) < 1, after

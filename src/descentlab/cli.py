@@ -57,6 +57,8 @@ warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigSto
 # Registered on import, so Hydra ships it to joblib, submitit and Ray workers too.
 OmegaConf.register_new_resolver("descentlab.job_devices", job_devices, replace=True)
 
+# what a sweep's workers need to start once its settings are checked (`forkserver.start`)
+StartWorkers = Callable[[DictConfig], None]
 PACKAGED_CONF = Path(__file__).parent / "conf"  # where a wheel puts conf/
 CONF_DIR = PACKAGED_CONF if PACKAGED_CONF.is_dir() else Path(__file__).parents[2] / "conf"
 HYDRA_FILES = ("config", "hydra", "overrides")  # what Hydra saves under a run's .hydra/
@@ -121,12 +123,14 @@ def main() -> None:
     the run dir; HYDRA_FULL_ERROR=1 shows the traceback instead.
     """
     try:
-        precheck(sys.argv[1:])
+        precheck(sys.argv[1:], start_workers=forkserver.start)
     except (HydraException, OmegaConfBaseException, yaml.YAMLError) as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"descentlab: error: {one_line(error)}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # Ctrl-C before anything ran or was written
+        sys.exit(130)
     try:
         app()
     except (KeyboardInterrupt, SystemExit) as stop:
@@ -152,11 +156,12 @@ def parse_args(argv: list[str]) -> Namespace:
     return parser.parse_args(argv)
 
 
-def precheck(argv: list[str]) -> None:
+def precheck(argv: list[str], start_workers: StartWorkers = lambda sweep: None) -> None:
     """Compose and validate the config of a single run, as Hydra is about to run it; a sweep
-    (-m, or an experiment that sets hydra.mode=MULTIRUN) gets `check_sweep`. With Hydra's
-    informational flags (--cfg, --help) the overrides are composed only, and without
-    overrides (the quick `descentlab --cfg job`) not at all."""
+    (-m, or an experiment that sets hydra.mode=MULTIRUN) gets `check_sweep`, which calls
+    `start_workers` once the sweep's settings are checked. With Hydra's informational flags
+    (--cfg, --help) the overrides are composed only, and without overrides (the quick
+    `descentlab --cfg job`) not at all."""
     args = parse_args(argv)
     modes = {
         "--run": args.run,
@@ -185,7 +190,7 @@ def precheck(argv: list[str]) -> None:
     if informational:
         return  # it prints, it does not run: a value out of range may be what one looks at
     if args.multirun or cfg.hydra.mode == RunMode.MULTIRUN:
-        check_sweep(cfg, overrides)
+        check_sweep(cfg, overrides, start_workers)
         return
     if swept:
         raise ConfigError(
@@ -246,13 +251,14 @@ def parse(overrides: list[str]) -> list[Override]:
         raise
 
 
-def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
+def check_sweep(shared: DictConfig, overrides: list[Override], start_workers: StartWorkers) -> None:
     """What a sweep can check before Hydra starts it, from `shared`, the config composed from
     the overrides that sweep nothing (as Hydra composes it first): its plugins, a new dir and
     one per job, each value set or swept against its key's rules, each swept option, and the
     keys of its first job. Hydra's sweeper then composes each swept value, and each job is
-    validated in full when it starts. A joblib sweep's fork server starts once the settings
-    it reads are checked, and imports while the jobs are composed and checked."""
+    validated in full when it starts. `start_workers` gets `shared` once Hydra's settings are
+    checked (the command's: joblib's fork server, which imports while the jobs are composed
+    and checked)."""
     fixed = [o for o in overrides if not o.is_sweep_override()]
     loader = conf_loader()
     searching = "optuna" in str(shared.hydra.sweeper._target_)
@@ -286,11 +292,11 @@ def check_sweep(shared: DictConfig, overrides: list[Override]) -> None:
             if o.is_sweep_override()
         },
     )
-    # Hydra's own settings, the same in every job (a sweep cannot sweep them), set or not
+    # Hydra's own settings, which Hydra takes from this config (a sweep cannot sweep them)
     check_rules(
         shared, [o.key_or_group for o in fixed] + [k for k in RULES if k.startswith("hydra.")]
     )
-    forkserver.start(shared)  # joblib's workers: their imports start now, once
+    start_workers(shared)
     swept = [o for o in overrides if o.is_discrete_sweep()]  # not Optuna's intervals
     # options a user's hydra.searchpath brings are not listed here: the sweeper checks those
     options = {} if shared.hydra.searchpath else group_options([o.key_or_group for o in swept])

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the server imports this module first: its parent-death signal waits on it
+if TYPE_CHECKING:  # the server imports this module before it asks for its parent-death signal
     from omegaconf import DictConfig
 
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"

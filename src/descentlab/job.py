@@ -1,7 +1,8 @@
 """One Hydra job: train, time it, and leave `results.json` in its run dir.
 
 In a sweep (-m), a job that raises is recorded as failed, with its error, instead of stopping
-the other jobs; `descentlab.sweep.SweepSummary` reports the failures when the sweep ends.
+the other jobs; `descentlab.sweep.SweepSummary` reports the failures when the sweep ends. An
+error raised as a Ctrl-C went through is that Ctrl-C, and stops the sweep.
 """
 
 import json
@@ -35,8 +36,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     try:
         final = train(cfg)
     except Exception as error:
-        if interrupted(error):
-            raise KeyboardInterrupt from error  # Ctrl-C: it stops the sweep, not this job alone
+        if interrupted(error):  # Ctrl-C: it stops the sweep, not this job alone
+            log.warning("job %s: stopped by Ctrl-C", job, exc_info=error)  # in the job's log
+            raise KeyboardInterrupt from error
         if hydra.mode != RunMode.MULTIRUN:
             raise
         if isinstance(error, ConfigError):
@@ -78,6 +80,7 @@ def interrupted(error: BaseException) -> bool:
         if isinstance(cause, KeyboardInterrupt):
             return True
         seen.add(id(cause))
+        # the context too where `raise … from` hides it, as OmegaConf's errors do
         chain += [c for c in (cause.__cause__, cause.__context__) if c and id(c) not in seen]
     return False
 

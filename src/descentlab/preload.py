@@ -34,10 +34,12 @@ try:
 
     # The server ends with the command (Linux's parent-death signal), not only once it has
     # imported and finds the command gone: a sweep refused by the checks the command runs while
-    # the server imports leaves nothing behind. Its workers, forked later, do not inherit it.
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.environ.get(PARENT, str(os.getppid())) != str(os.getppid()):
-        os._exit(0)  # the command ended before the signal was set
+    # the server imports leaves nothing behind. Its workers, forked later, do not inherit it,
+    # nor the command's pid, which a command started from a job would otherwise take as its own.
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.environ.pop(PARENT, str(os.getppid())) != str(os.getppid()):
+            os._exit(0)  # the command ended before the signal was set
 
     import_lasting("descentlab.job")
     for module in pkgutil.walk_packages(descentlab.__path__, "descentlab."):
