@@ -59,6 +59,7 @@ OmegaConf.register_new_resolver("descentlab.job_devices", job_devices, replace=T
 
 # what a sweep's workers need to start once its settings are checked (`forkserver.start`)
 StartWorkers = Callable[[DictConfig], None]
+
 PACKAGED_CONF = Path(__file__).parent / "conf"  # where a wheel puts conf/
 CONF_DIR = PACKAGED_CONF if PACKAGED_CONF.is_dir() else Path(__file__).parents[2] / "conf"
 HYDRA_FILES = ("config", "hydra", "overrides")  # what Hydra saves under a run's .hydra/
@@ -205,7 +206,6 @@ def precheck(argv: list[str], start_workers: StartWorkers = lambda sweep: None) 
     global there_before_the_run
     there_before_the_run = check_fresh_dir("hydra.run.dir", Path(cfg.hydra.run.dir))
     validate(cfg)
-    return
 
 
 # The run dir if it is there already, else the nearest dir above it. A run refused as it builds
