@@ -203,6 +203,41 @@ def test_a_ctrl_c_that_cleanup_turns_into_another_error_still_stops_the_sweep(tm
     assert [row["optimizer.lr"] for row in rows(out)] == ["0.1"]  # the last job never ran
 
 
+# A callback that gets a real Ctrl-C in the job with lr 0.2, inside a finalizer as the job
+# ends: Python drops the KeyboardInterrupt there ("Exception ignored in …").
+DROPPED = """
+import signal
+from lightning.pytorch.callbacks import Callback
+
+class Finalized:
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)
+
+class CtrlC(Callback):
+    def on_train_end(self, trainer, pl_module):
+        if trainer.optimizers[0].param_groups[0]["lr"] == 0.2:
+            Finalized()  # collected at once
+"""
+
+
+def test_a_ctrl_c_that_python_drops_stops_the_sweep_at_its_next_job(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "dropping.py").write_text(DROPPED)
+    out = tmp_path / "sweep"
+    proc = sweep(
+        tmp_path,
+        "optimizer.lr=0.1,0.2,0.3",
+        "trainer.max_steps=20",
+        "+callbacks.ctrl_c._target_=dropping.CtrlC",
+        f"hydra.sweep.dir={out}",
+        env={"PYTHONPATH": str(tmp_path / "pkg")},
+    )
+    assert "Exception ignored" in proc.stderr  # dropped, as Python does
+    assert proc.returncode == 130, proc.stdout + proc.stderr
+    assert proc.stdout.rstrip().endswith("sweep: stopped after 2 jobs, summary in sweep/summary.md")
+    assert [row["optimizer.lr"] for row in rows(out)] == ["0.1", "0.2"]  # not the last job
+
+
 def test_joblib_sends_jobs_in_batches_each_with_its_own_config(tmp_path):
     """16 jobs on 2 workers: joblib sends the first four two at a time, then jobs 4–11 four at
     a time (hydra.launcher.batch_size: 4), each batch run by one worker from one pickled copy of

@@ -2,7 +2,8 @@
 
 In a sweep (-m), a job that raises is recorded as failed, with its error, instead of stopping
 the other jobs; `descentlab.sweep.SweepSummary` reports the failures when the sweep ends. An
-error raised as a Ctrl-C went through is that Ctrl-C, and stops the sweep.
+error raised as a Ctrl-C went through is that Ctrl-C, and stops the sweep, as does a Ctrl-C
+that Python dropped during an earlier job in the same process (`descentlab.ctrl_c`).
 """
 
 import json
@@ -18,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from descentlab import events
+from descentlab import ctrl_c, events
 from descentlab.callbacks.hparams import command_line, failed_row
 from descentlab.errors import ConfigError
 from descentlab.train import train
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
+    if ctrl_c.pressed:  # during an earlier job in this process, and dropped on the way
+        raise KeyboardInterrupt
     share_cores()
     hydra = HydraConfig.get()
     start = time.perf_counter()
