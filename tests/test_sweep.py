@@ -186,23 +186,6 @@ class CtrlC(Callback):
 """
 
 
-def test_a_ctrl_c_that_cleanup_turns_into_another_error_still_stops_the_sweep(tmp_path):
-    (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "interrupting.py").write_text(INTERRUPTED_CLEANUP)
-    out = tmp_path / "sweep"
-    proc = sweep(
-        tmp_path,
-        "optimizer.lr=0.1,0.2,0.3",
-        "trainer.max_steps=20",
-        "+callbacks.ctrl_c._target_=interrupting.CtrlC",
-        f"hydra.sweep.dir={out}",
-        env={"PYTHONPATH": str(tmp_path / "pkg")},
-    )
-    assert proc.returncode == 130, proc.stdout + proc.stderr
-    assert proc.stdout.rstrip().endswith("sweep: stopped after 1 job, summary in sweep/summary.md")
-    assert [row["optimizer.lr"] for row in rows(out)] == ["0.1"]  # the last job never ran
-
-
 # A callback that gets a real Ctrl-C in the job with lr 0.2, inside a finalizer as the job
 # ends: Python drops the KeyboardInterrupt there ("Exception ignored in …").
 DROPPED = """
@@ -220,22 +203,35 @@ class CtrlC(Callback):
 """
 
 
-def test_a_ctrl_c_that_python_drops_stops_the_sweep_at_its_next_job(tmp_path):
+@pytest.mark.parametrize(
+    "callback, said, finished",
+    [
+        (INTERRUPTED_CLEANUP, "job 1: stopped by Ctrl-C", ["0.1"]),  # stops as it is
+        (DROPPED, "Exception ignored", ["0.1", "0.2"]),  # stops as the next job starts
+    ],
+    ids=["turned-into-another-error", "dropped-in-a-finalizer"],
+)
+def test_a_ctrl_c_that_does_not_get_through_still_stops_the_sweep(
+    tmp_path, callback, said, finished
+):
     (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "dropping.py").write_text(DROPPED)
+    (tmp_path / "pkg" / "interrupting.py").write_text(callback)
     out = tmp_path / "sweep"
     proc = sweep(
         tmp_path,
         "optimizer.lr=0.1,0.2,0.3",
         "trainer.max_steps=20",
-        "+callbacks.ctrl_c._target_=dropping.CtrlC",
+        "+callbacks.ctrl_c._target_=interrupting.CtrlC",
         f"hydra.sweep.dir={out}",
         env={"PYTHONPATH": str(tmp_path / "pkg")},
     )
-    assert "Exception ignored" in proc.stderr  # dropped, as Python does
+    assert said in proc.stdout + proc.stderr
     assert proc.returncode == 130, proc.stdout + proc.stderr
-    assert proc.stdout.rstrip().endswith("sweep: stopped after 2 jobs, summary in sweep/summary.md")
-    assert [row["optimizer.lr"] for row in rows(out)] == ["0.1", "0.2"]  # not the last job
+    n = len(finished)
+    assert proc.stdout.rstrip().endswith(
+        f"sweep: stopped after {n} job{'s' * (n > 1)}, summary in sweep/summary.md"
+    )
+    assert [row["optimizer.lr"] for row in rows(out)] == finished  # the last job never ran
 
 
 def test_joblib_sends_jobs_in_batches_each_with_its_own_config(tmp_path):
