@@ -33,7 +33,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from descentlab import ctrl_c, forkserver
+from descentlab import forkserver
 from descentlab.devices import job_devices
 from descentlab.errors import ConfigError
 from descentlab.imports import import_lasting
@@ -123,7 +123,6 @@ def main() -> None:
     Bad input is reported as `descentlab: error: …` with exit status 2, before Hydra creates
     the run dir; HYDRA_FULL_ERROR=1 shows the traceback instead.
     """
-    ctrl_c.remember()
     try:
         precheck(sys.argv[1:], start_workers=forkserver.start)
     except (HydraException, OmegaConfBaseException, yaml.YAMLError) as error:

@@ -1,9 +1,9 @@
-"""Ctrl-C, remembered for the jobs a command runs in its own process.
+"""Ctrl-C, remembered for the jobs of a process (`descentlab.job.run`).
 
-Python drops a KeyboardInterrupt raised inside a finalizer (a `__del__`, "Exception ignored
-in …"), and the end of a job runs many of them: a Ctrl-C landing there would let the sweep run
-on to its end. The command's handler raises the KeyboardInterrupt as Python's does and also
-remembers it, and the next job to start in that process stops the sweep.
+A KeyboardInterrupt does not always get through: Python drops one raised inside a finalizer
+(a `__del__`, "Exception ignored in …"), and the end of a job runs many of them; cleanup code
+that fails on what it left half done raises its own error instead. Either would let a sweep
+run on. The handler installed here raises it as Python's does and also remembers it.
 """
 
 import signal
@@ -13,8 +13,8 @@ pressed = False  # a Ctrl-C came, whether or not its KeyboardInterrupt got throu
 
 
 def remember() -> None:
-    """The command's SIGINT handler, where Python's own is in place (not where Ctrl-C is
-    ignored, as for a command started in the background)."""
+    """This handler for SIGINT, where Python's own is in place (not where Ctrl-C is ignored, as
+    for a command started in the background, or where Lightning ignores it after one)."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, interrupt)
 

@@ -1,9 +1,11 @@
 """One Hydra job: train, time it, and leave `results.json` in its run dir.
 
 In a sweep (-m), a job that raises is recorded as failed, with its error, instead of stopping
-the other jobs; `descentlab.sweep.SweepSummary` reports the failures when the sweep ends. An
-error raised as a Ctrl-C went through is that Ctrl-C, and stops the sweep, as does a Ctrl-C
-that Python dropped during an earlier job in the same process (`descentlab.ctrl_c`).
+the other jobs; `descentlab.sweep.SweepSummary` reports the failures when the sweep ends. A
+job that raises after a Ctrl-C came is stopped by that Ctrl-C, whatever it raised (cleanup that
+fails on what the interrupt left half done raises its own error: OmegaConf's, interrupted as it
+builds a list, an AttributeError), and a Ctrl-C that Python dropped stops the next job to start
+in the same process (`descentlab.ctrl_c`).
 """
 
 import json
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
+    ctrl_c.remember()
     if ctrl_c.pressed:  # during an earlier job in this process, and dropped on the way
         raise KeyboardInterrupt
     share_cores()
@@ -39,7 +42,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     try:
         final = train(cfg)
     except Exception as error:
-        if interrupted(error):  # Ctrl-C: it stops the sweep, not this job alone
+        if ctrl_c.pressed:  # the error came with a Ctrl-C: that stops the sweep, not this job
             log.warning("job %s: stopped by Ctrl-C", job, exc_info=error)  # in the job's log
             raise KeyboardInterrupt from error
         if hydra.mode != RunMode.MULTIRUN:
@@ -70,22 +73,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     result["wall_time_s"] = time.perf_counter() - start
     write(Path(hydra.runtime.output_dir) / "results.json", result)
     return result
-
-
-def interrupted(error: BaseException) -> bool:
-    """Whether `error` was raised as a Ctrl-C's KeyboardInterrupt went through the code that
-    cleans up after it: cleanup that fails on what the interrupt left half done raises its own
-    error instead (OmegaConf's, interrupted as it builds a list: an AttributeError), which
-    would otherwise pass for a failed job and let the sweep run on."""
-    chain, seen = [error], set()
-    while chain:
-        cause = chain.pop()
-        if isinstance(cause, KeyboardInterrupt):
-            return True
-        seen.add(id(cause))
-        # the context too where `raise … from` hides it, as OmegaConf's errors do
-        chain += [c for c in (cause.__cause__, cause.__context__) if c and id(c) not in seen]
-    return False
 
 
 def write_failed_session(run_dir: Path, row: dict[str, Any]) -> None:
