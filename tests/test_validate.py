@@ -805,6 +805,7 @@ def test_a_slurm_sweep_where_there_is_no_slurm_says_so(monkeypatch, tmp_path: Pa
     "launcher, module, extra",
     [
         ("ray", "hydra_plugins.hydra_ray_launcher.ray_launcher", "ray"),
+        # descentlab's joblib launcher is there, Hydra's that it builds on is not
         ("joblib", "hydra_plugins.hydra_joblib_launcher.joblib_launcher", "joblib"),
         ("submitit_slurm", "hydra_plugins.hydra_submitit_launcher.submitit_launcher", "submitit"),
     ],
@@ -813,6 +814,8 @@ def test_a_sweep_whose_launcher_is_not_installed_names_the_extra(
     monkeypatch, tmp_path: Path, launcher, module, extra
 ):
     monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
+    # as in a command of its own, which imports it first in the check
+    monkeypatch.delitem(sys.modules, "hydra_plugins.descentlab_launcher.joblib_launcher", False)
     with pytest.raises(Exception) as caught:
         precheck(["-m", f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path}"])
     assert one_line(caught.value) == (

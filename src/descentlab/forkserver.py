@@ -20,7 +20,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the server imports this module before it asks for its parent-death signal
     from omegaconf import DictConfig
 
-JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+JOBLIB_LAUNCHERS = (  # descentlab's, and Hydra's that it builds on
+    "hydra_plugins.descentlab_launcher.joblib_launcher.JoblibLauncher",
+    "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+)
 PARENT = "DESCENTLAB_FORKSERVER_PARENT"  # the command's pid, in the server's environment
 # what joblib limits in each of its workers to cpu_count() // workers threads (unless already
 # set), and the server too: its workers inherit its libraries as it loaded them
@@ -40,7 +43,7 @@ def start(sweep: "DictConfig") -> None:
     system libraries are not safe to fork, Windows has no fork). Other launchers start their
     workers as they do, and joblib with one worker runs the jobs in the command itself."""
     launcher = sweep.hydra.launcher
-    if launcher._target_ != JOBLIB_LAUNCHER or sys.platform != "linux":
+    if launcher._target_ not in JOBLIB_LAUNCHERS or sys.platform != "linux":
         return
     import multiprocessing.forkserver
 

@@ -46,6 +46,7 @@ try:
         if module.name != "descentlab.__main__":  # the command itself
             import_lasting(module.name)
     import_lasting("hydra_plugins.hydra_joblib_launcher._core")
+    import_lasting("hydra_plugins.descentlab_launcher.joblib_launcher")
     import_lasting("joblib.externals.loky.process_executor")
 except Exception:
     pass  # the workers import the rest themselves, and a job reports the error where it runs

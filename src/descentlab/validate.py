@@ -6,7 +6,7 @@ is in `descentlab.rules`; here, what the keys need of each other, of the data, o
 and of the disk.
 """
 
-import importlib.util
+import importlib
 import inspect
 import os
 import re
@@ -599,15 +599,17 @@ PLUGIN_EXTRAS = {
 
 def check_plugins(cfg: DictConfig) -> None:
     """A sweep's launcher and sweeper are Hydra plugins: one that is not installed would end in
-    Hydra's traceback ("Unknown plugin class") once the sweep starts."""
+    Hydra's traceback ("Unknown plugin class") once the sweep starts. Importing one's module
+    (which Hydra does anyway, as it looks for plugins) also finds descentlab's joblib launcher
+    without Hydra's, which it builds on."""
     for group in ("launcher", "sweeper"):
         module = cfg.hydra[group]._target_.rpartition(".")[0]
         try:
-            installed = importlib.util.find_spec(module) is not None
-        except ImportError:  # a package above it is missing
-            installed = False
-        if not installed:
-            raise plugin_missing(f"hydra/{group}", cfg.hydra.runtime.choices[f"hydra/{group}"])
+            importlib.import_module(module)
+        except ImportError:  # it, or a module it imports, is missing
+            raise plugin_missing(
+                f"hydra/{group}", cfg.hydra.runtime.choices[f"hydra/{group}"]
+            ) from None
     if cfg.hydra.launcher._target_.endswith(".RayLauncher"):
         check_ray(cfg.hydra.launcher.ray)
     if cfg.hydra.launcher._target_.endswith(".SlurmLauncher") and not shutil.which("sbatch"):
