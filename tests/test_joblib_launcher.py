@@ -24,19 +24,25 @@ def test_workers_scan_the_plugins_once_and_run_the_jobs_hydras_launcher_runs(tmp
     jobs = [str(job) for job in range(6)]
     grid = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.launcher.batch_size=1"]
     grid += [f"seed={','.join(jobs)}", "trainer.max_steps=10"]
-    scanned = {}
+    scanned, logged = {}, {}
     for launcher, target in (("descentlab", []), ("hydra", [f"hydra.launcher._target_={HYDRAS}"])):
         scans.unlink(missing_ok=True)
         proc = sweep(tmp_path, *grid, *target, f"hydra.sweep.dir={tmp_path / launcher}")
         assert proc.returncode == 0, proc.stderr
         scanned[launcher] = Counter(scans.read_text().split())
+        # Hydra's log lines, less their time and the sweep's dir
+        lines = (proc.stdout + proc.stderr).replace(str(tmp_path / launcher), "DIR").splitlines()
+        logged[launcher] = [line.partition("[HYDRA]")[2] for line in lines if "[HYDRA]" in line]
     # Hydra's launcher: a worker scans before each of its (one-job) batches
     assert max(scanned["hydra"].values()) >= 2, scanned
     # descentlab's: the command and each worker scan, once each
     assert len(scanned["descentlab"]) >= 3, scanned
     assert max(scanned["descentlab"].values()) == 1, scanned
 
-    # the same jobs: each one's config, overrides, Hydra's job settings and logged scalars
+    # the same log lines, and the same jobs: each one's config, overrides, Hydra's job settings
+    # and logged scalars
+    assert len(logged["hydra"]) == 2 + len(jobs)  # Joblib.Parallel(…), the dir, each job
+    assert logged["descentlab"] == logged["hydra"]
     for job in jobs:
         ours, hydras = tmp_path / "descentlab" / job, tmp_path / "hydra" / job
         for name in ("config.yaml", "overrides.yaml"):

@@ -846,6 +846,38 @@ def test_a_search_without_the_optuna_plugin_names_the_extra(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
+    "argv, returncode, stderr",
+    [
+        (["--cfg", "job"], 0, ""),
+        (
+            ["-m", "hydra/launcher=joblib"],
+            2,
+            "descentlab: error: hydra/launcher=joblib: its plugin is not installed; "
+            'pip install -e ".[joblib]"',
+        ),
+    ],
+)
+def test_without_the_joblib_plugin_commands_run_quietly_and_a_joblib_sweep_is_refused(
+    tmp_path: Path, argv, returncode, stderr
+):
+    """descentlab's joblib launcher builds on Hydra's, and Hydra imports it in every command as
+    it looks for plugins: without Hydra's, it must not warn that it fails to import."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\nsys.modules['hydra_plugins.hydra_joblib_launcher'] = None\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "descentlab", *argv],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+    )
+    assert (proc.returncode, proc.stderr.strip()) == (returncode, stderr)
+    assert not (tmp_path / "multirun").exists()
+
+
+@pytest.mark.parametrize(
     "overrides",
     [
         "data=nonlinear model=mlp model.widths=[16],[32,32]",  # a sweep hands over plain lists

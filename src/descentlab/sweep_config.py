@@ -14,7 +14,8 @@ the value, may hang on another key's value). Each process that composes jobs kee
 the sweep's, each joblib worker (Ray's launcher composes in the sweep's process; submitit runs
 each job in a process of its own).
 It lives outside `hydra_plugins`, whose modules Hydra imports afresh as it looks for plugins
-(in a joblib worker, before each batch of jobs): what it keeps would be lost there.
+(in each process; with Hydra's own joblib launcher, in a worker before each batch of jobs):
+what it keeps would be lost there.
 """
 
 import copy

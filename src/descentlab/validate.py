@@ -599,17 +599,17 @@ PLUGIN_EXTRAS = {
 
 def check_plugins(cfg: DictConfig) -> None:
     """A sweep's launcher and sweeper are Hydra plugins: one that is not installed would end in
-    Hydra's traceback ("Unknown plugin class") once the sweep starts. Importing one's module
-    (which Hydra does anyway, as it looks for plugins) also finds descentlab's joblib launcher
-    without Hydra's, which it builds on."""
+    Hydra's traceback ("Unknown plugin class") once the sweep starts. Its module is imported
+    (Hydra has imported it already, as it looked for plugins): descentlab's joblib launcher is
+    there without Hydra's, which it builds on, but then defines no launcher."""
     for group in ("launcher", "sweeper"):
-        module = cfg.hydra[group]._target_.rpartition(".")[0]
+        module, _, name = cfg.hydra[group]._target_.rpartition(".")
         try:
-            importlib.import_module(module)
+            installed = hasattr(importlib.import_module(module), name)
         except ImportError:  # it, or a module it imports, is missing
-            raise plugin_missing(
-                f"hydra/{group}", cfg.hydra.runtime.choices[f"hydra/{group}"]
-            ) from None
+            installed = False
+        if not installed:
+            raise plugin_missing(f"hydra/{group}", cfg.hydra.runtime.choices[f"hydra/{group}"])
     if cfg.hydra.launcher._target_.endswith(".RayLauncher"):
         check_ray(cfg.hydra.launcher.ray)
     if cfg.hydra.launcher._target_.endswith(".SlurmLauncher") and not shutil.which("sbatch"):
