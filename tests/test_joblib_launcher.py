@@ -35,8 +35,9 @@ def test_workers_scan_the_plugins_once_and_run_the_jobs_hydras_launcher_runs(tmp
         logged[launcher] = [line.partition("[HYDRA]")[2] for line in lines if "[HYDRA]" in line]
     # Hydra's launcher: a worker scans before each of its (one-job) batches
     assert max(scanned["hydra"].values()) >= 2, scanned
-    # descentlab's: the command and each worker scan, once each
-    assert len(scanned["descentlab"]) >= 3, scanned
+    # descentlab's: the command and each worker that ran a job (both, unless one ran them all)
+    # scan, once each
+    assert len(scanned["descentlab"]) >= 2, scanned
     assert max(scanned["descentlab"].values()) == 1, scanned
 
     # the same log lines, and the same jobs: each one's config, overrides, Hydra's job settings
