@@ -175,12 +175,15 @@ def test_samples_per_s_inside_a_run_come_from_its_writes_of_steps_99_and_the_las
 
 
 def test_a_run_writes_its_steps_50_at_a_time_as_they_end(tmp_path, run_app):
-    """Steps 0–49 written together, then 50–99 once 50 more steps have run: far longer apart
-    than the writes of one block, all within the run."""
+    """Steps 0–49 written together, then 50–99 once 50 more steps have run: further apart than
+    the writes of one block (written a step at a time, steps 0 and 49 would be 49 times further
+    apart than 49 and 50), all within the run."""
     start = time.time()
     proc, run_dir, _ = run_app("trainer.max_steps=200", "explain=0")
     end = time.time()
     assert proc.returncode == 0, proc.stderr
     t0, t49, t50, t99, t199 = bench().written_at(run_dir, (0, 49, 50, 99, 199))
     assert start < t0 <= t49 < t50 <= t99 < t199 < end
-    assert t50 - t49 > 10 * (t49 - t0)
+    # a block's writes take about 1 % of the next 50 steps' time here, also beside two busy
+    # processes; 14 % once in a full test run
+    assert t50 - t49 > 2 * (t49 - t0)
