@@ -823,20 +823,23 @@ def test_a_sweep_whose_launcher_is_not_installed_names_the_extra(
     )
 
 
-@pytest.mark.slow
-def test_a_search_without_the_optuna_plugin_names_the_extra(tmp_path: Path):
-    """The optuna sweeper's config comes with its plugin: without it, composing fails first."""
-    (tmp_path / "sitecustomize.py").write_text(
-        "import sys\nsys.modules['hydra_plugins.hydra_optuna_sweeper'] = None\n"
-    )
+def without(package: str, tmp_path: Path, *argv: str) -> subprocess.CompletedProcess:
+    """`descentlab *argv`, run in `tmp_path` as if `package` were not installed."""
+    (tmp_path / "sitecustomize.py").write_text(f"import sys\nsys.modules[{package!r}] = None\n")
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "descentlab", "-m", "experiment=search"],
+    return subprocess.run(
+        [sys.executable, "-m", "descentlab", *argv],
         cwd=tmp_path,
         env={**env, "PYTHONPATH": str(tmp_path)},
         capture_output=True,
         text=True,
     )
+
+
+@pytest.mark.slow
+def test_a_search_without_the_optuna_plugin_names_the_extra(tmp_path: Path):
+    """The optuna sweeper's config comes with its plugin: without it, composing fails first."""
+    proc = without("hydra_plugins.hydra_optuna_sweeper", tmp_path, "-m", "experiment=search")
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "descentlab: error: hydra/sweeper=optuna: its plugin is not installed; "
@@ -862,17 +865,7 @@ def test_without_the_joblib_plugin_commands_run_quietly_and_a_joblib_sweep_is_re
 ):
     """descentlab's joblib launcher builds on Hydra's, and Hydra imports it in every command as
     it looks for plugins: without Hydra's, it must not warn that it fails to import."""
-    (tmp_path / "sitecustomize.py").write_text(
-        "import sys\nsys.modules['hydra_plugins.hydra_joblib_launcher'] = None\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "descentlab", *argv],
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(tmp_path)},
-        capture_output=True,
-        text=True,
-    )
+    proc = without("hydra_plugins.hydra_joblib_launcher", tmp_path, *argv)
     assert (proc.returncode, proc.stderr.strip()) == (returncode, stderr)
     assert not (tmp_path / "multirun").exists()
 

@@ -77,9 +77,9 @@ def execute_job(
     singleton_state: dict[str, Any],
 ) -> JobReturn:
     """Hydra's, in a worker: with the plugins this worker has scanned, Hydra scans none."""
-    from hydra_plugins.hydra_joblib_launcher._core import execute_job
+    from hydra_plugins.hydra_joblib_launcher._core import execute_job as hydras
 
     scanned = Singleton._instances.get(Plugins)  # in a batch before this one
     if scanned is not None:
         singleton_state["instances"].setdefault(Plugins, scanned)
-    return execute_job(idx, overrides, hydra_context, config, task_function, singleton_state)
+    return hydras(idx, overrides, hydra_context, config, task_function, singleton_state)
