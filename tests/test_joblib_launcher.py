@@ -1,5 +1,6 @@
-"""descentlab's joblib launcher (hydra_plugins/descentlab_launcher): Hydra's, whose workers scan
-Hydra's plugins once each, not before every batch of jobs, and run the same jobs."""
+"""descentlab's joblib launcher (hydra_plugins/descentlab_launcher): Hydra's, whose workers
+unpickle the sweep and scan Hydra's plugins once each, not before every batch of jobs, and run
+the same jobs."""
 
 from collections import Counter
 from pathlib import Path
@@ -13,23 +14,34 @@ HYDRAS = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
 
 @pytest.mark.slow
-def test_workers_scan_the_plugins_once_and_run_the_jobs_hydras_launcher_runs(tmp_path: Path):
+def test_workers_unpickle_the_sweep_and_scan_the_plugins_once_and_run_hydras_jobs(tmp_path: Path):
     # a plugin module that notes each process that executes it: Hydra's scan executes every
     # module under hydra_plugins, this one too (the sweep's dir is on the path)
-    scans = tmp_path / "scans"
+    scans, unpickles = tmp_path / "scans", tmp_path / "unpickles"
     (tmp_path / "hydra_plugins").mkdir()
     (tmp_path / "hydra_plugins" / "scan_probe.py").write_text(
         f"import os\nwith open({str(scans)!r}, 'a') as f:\n    f.write(f'{{os.getpid()}}\\n')\n"
     )
+    # a Hydra callback that notes each process that unpickles it, with the sweep's context
+    (tmp_path / "unpickle_probe.py").write_text(
+        "import os\nfrom hydra.experimental.callback import Callback\n\n"
+        "class Probe(Callback):\n    def __init__(self):\n        self.state = 1\n\n"
+        "    def __setstate__(self, state):\n"
+        f"        with open({str(unpickles)!r}, 'a') as f:\n"
+        "            f.write(f'{os.getpid()}\\n')\n"
+    )
     jobs = [str(job) for job in range(6)]
     grid = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.launcher.batch_size=1"]
     grid += [f"seed={','.join(jobs)}", "trainer.max_steps=10"]
-    scanned, logged = {}, {}
+    grid += ["+hydra.callbacks.probe._target_=unpickle_probe.Probe"]
+    scanned, unpickled, logged = {}, {}, {}
     for launcher, target in (("descentlab", []), ("hydra", [f"hydra.launcher._target_={HYDRAS}"])):
         scans.unlink(missing_ok=True)
+        unpickles.unlink(missing_ok=True)
         proc = sweep(tmp_path, *grid, *target, f"hydra.sweep.dir={tmp_path / launcher}")
         assert proc.returncode == 0, proc.stderr
         scanned[launcher] = Counter(scans.read_text().split())
+        unpickled[launcher] = Counter(unpickles.read_text().split())
         # Hydra's log lines, less their time and the sweep's dir
         lines = (proc.stdout + proc.stderr).replace(str(tmp_path / launcher), "DIR").splitlines()
         logged[launcher] = [line.partition("[HYDRA]")[2] for line in lines if "[HYDRA]" in line]
@@ -39,6 +51,10 @@ def test_workers_scan_the_plugins_once_and_run_the_jobs_hydras_launcher_runs(tmp
     # scan, once each
     assert len(scanned["descentlab"]) >= 2, scanned
     assert max(scanned["descentlab"].values()) == 1, scanned
+    # and unpickles the sweep before each batch; descentlab's, once in each worker
+    assert max(unpickled["hydra"].values()) >= 2, unpickled
+    assert max(unpickled["descentlab"].values()) == 1, unpickled
+    assert set(unpickled["descentlab"]) < set(scanned["descentlab"])  # not the command
 
     # the same log lines, and the same jobs: each one's config, overrides, Hydra's job settings
     # and logged scalars
