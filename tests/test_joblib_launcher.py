@@ -2,6 +2,7 @@
 unpickle the sweep and scan Hydra's plugins once each, not before every batch of jobs, and run
 the same jobs."""
 
+import pickle
 from collections import Counter
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import scalars, sweep
+from descentlab import joblib_job
 
 HYDRAS = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
@@ -68,3 +70,22 @@ def test_workers_unpickle_the_sweep_and_scan_the_plugins_once_and_run_hydras_job
         assert ours_hydra == OmegaConf.load(hydras / ".hydra" / "hydra.yaml").hydra.job
         assert ours_hydra.num == int(job)
         assert scalars(ours) == scalars(hydras)
+
+
+def test_a_worker_keeps_a_launchs_sweep_for_its_jobs_and_takes_the_next_launchs(monkeypatch):
+    """The Optuna sweeper launches a batch of trials at a time: each launch's jobs get its own."""
+    hydras = []  # the arguments of Hydra's execute_job, which runs the job
+    monkeypatch.setattr(
+        "hydra_plugins.hydra_joblib_launcher._core.execute_job", lambda *args: hydras.append(args)
+    )
+    monkeypatch.setattr(joblib_job, "unpickled", None)
+    first = ("1", pickle.dumps(("context", {"lr": 0.1}, print, {"instances": {}})))
+    second = ("2", pickle.dumps(("context", {"lr": 0.2}, print, {"instances": {}})))
+    for idx, launch in enumerate((first, first, second, second)):
+        joblib_job.execute_job(idx, [f"seed={idx}"], launch)
+    assert [(idx, overrides) for idx, overrides, *_ in hydras] == [
+        (idx, [f"seed={idx}"]) for idx in range(4)
+    ]
+    configs = [config for _, _, _, config, _, _ in hydras]
+    assert configs == [{"lr": 0.1}, {"lr": 0.1}, {"lr": 0.2}, {"lr": 0.2}]
+    assert configs[0] is configs[1] and configs[2] is configs[3]  # unpickled once a launch
