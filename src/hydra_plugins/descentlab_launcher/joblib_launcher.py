@@ -37,7 +37,7 @@ if HydraJoblibLauncher is not None:
         def launch(
             self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
         ) -> Sequence[JobReturn]:
-            """Hydra's `_core.launch`, whose workers run `execute_job` below."""
+            """Hydra's `_core.launch`, whose workers run `descentlab.joblib_job.execute_job`."""
             from hydra_plugins.hydra_joblib_launcher._core import log, process_joblib_cfg
             from joblib import Parallel, delayed
             from joblib.externals import cloudpickle  # as loky pickles what it sends
