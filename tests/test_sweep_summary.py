@@ -2,8 +2,6 @@
 
 import csv
 import json
-import os
-import queue
 import re
 import subprocess
 import sys
@@ -179,27 +177,6 @@ def test_a_sweep_whose_jobs_run_elsewhere_imports_matplotlib_as_it_starts(launch
         [sys.executable, "-c", STARTS % launcher], capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == str(imported)
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="a thread has a priority of its own on Linux")
-def test_that_import_runs_at_the_lowest_priority_and_the_command_keeps_its_own(monkeypatch):
-    """So that it takes only the time the jobs' processes, on the same cores, leave."""
-    from omegaconf import OmegaConf
-
-    from descentlab import sweep
-
-    own = os.getpriority(os.PRIO_PROCESS, 0)  # on Linux, 0 is the calling thread
-    if own == 19:
-        pytest.skip("this process already runs at the lowest priority")
-    priority = queue.Queue()
-    monkeypatch.setattr(
-        sweep, "summary_modules", lambda: priority.put(os.getpriority(os.PRIO_PROCESS, 0))
-    )
-    monkeypatch.setattr(sweep.SweepSummary, "running", None)
-    hydra = {"launcher": {"_target_": JOBLIB}, "sweep": {"dir": "sweep"}}
-    sweep.SweepSummary().on_multirun_start(OmegaConf.create({"hydra": hydra}))
-    assert priority.get(timeout=60) == 19
-    assert os.getpriority(os.PRIO_PROCESS, 0) == own
 
 
 def test_a_failed_jobs_hparams_row_is_its_settings_where_they_resolve():

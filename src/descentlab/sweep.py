@@ -8,8 +8,6 @@ if any job failed; `python scripts/summarize.py <sweep dir>` does it again from 
 import csv
 import json
 import math
-import os
-import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -189,7 +187,7 @@ class SweepSummary(Callback):
         its own, rather than after the last job."""
         SweepSummary.running = Path(config.hydra.sweep.dir)
         if config.hydra.launcher._target_ != BASIC_LAUNCHER:
-            threading.Thread(target=import_when_idle, daemon=True).start()
+            threading.Thread(target=summary_modules, daemon=True).start()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         SweepSummary.running = None
@@ -202,15 +200,6 @@ class SweepSummary(Callback):
             names = "; ".join(f"job {r['job']} ({_params(r)}): {r.get('error')}" for r in failed)
             # SystemExit, not an Exception: Hydra turns a callback's exceptions into warnings
             raise SystemExit(f"descentlab: {len(failed)} of {len(results)} jobs failed: {names}")
-
-
-def import_when_idle() -> None:
-    """`summary_modules` at the lowest priority, on Linux (where a thread has its own): where
-    the jobs' processes share this machine's cores, it takes the time they leave (with joblib
-    on 2 cores, 0.7 s of CPU the jobs had waited for)."""
-    if sys.platform == "linux":
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    summary_modules()
 
 
 def summary_modules() -> tuple[Any, ...]:
