@@ -24,7 +24,8 @@ def test_workers_unpickle_the_sweep_and_scan_the_plugins_once_and_run_hydras_job
     (tmp_path / "hydra_plugins" / "scan_probe.py").write_text(
         f"import os\nwith open({str(scans)!r}, 'a') as f:\n    f.write(f'{{os.getpid()}}\\n')\n"
     )
-    # a Hydra callback that notes each process that unpickles it, with the sweep's context
+    # a Hydra callback that notes each process that unpickles it, with the sweep's context (an
+    # attribute of its own, since pickle calls __setstate__ only for an object with some state)
     (tmp_path / "unpickle_probe.py").write_text(
         "import os\nfrom hydra.experimental.callback import Callback\n\n"
         "class Probe(Callback):\n    def __init__(self):\n        self.state = 1\n\n"
