@@ -40,7 +40,10 @@ if HydraJoblibLauncher is not None:
             """Hydra's `_core.launch`, whose workers run `descentlab.joblib_job.execute_job`."""
             from hydra_plugins.hydra_joblib_launcher._core import log, process_joblib_cfg
             from joblib import Parallel, delayed
-            from joblib.externals import cloudpickle  # as loky pickles what it sends
+
+            # pickled as loky pickles what it sends: with the cloudpickle that joblib brings
+            # (its own copy before 1.6, the cloudpickle package since), or LOKY_PICKLER's
+            from joblib.externals.loky.backend.reduction import dumps
 
             assert self.config is not None
             assert self.task_function is not None
@@ -58,7 +61,7 @@ if HydraJoblibLauncher is not None:
                 log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
             sweep = (self.hydra_context, self.config, self.task_function, Singleton.get_state())
             # pickled once; the key tells it from an earlier launch's, which a worker may hold
-            pickled = (uuid.uuid4().hex, cloudpickle.dumps(sweep))
+            pickled = (uuid.uuid4().hex, bytes(dumps(sweep)))
             runs = Parallel(**self.joblib)(
                 delayed(execute_job)(initial_job_idx + idx, overrides, pickled)
                 for idx, overrides in enumerate(job_overrides)
