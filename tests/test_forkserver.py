@@ -245,3 +245,74 @@ def test_a_sweep_refused_as_the_server_imports_leaves_no_server(tmp_path: Path):
     # the server (and multiprocessing's resource tracker beside it), started before the
     # refusal, gone with the command, not after the 2 s of imports the server had ahead
     assert after and max(after) < 1, after
+
+
+# The server started as the command starts, from its command line alone, then checked against
+# the config composed: the processes and environments seen at each step.
+EARLY = """
+import json, os, sys, time
+import psutil
+from descentlab import forkserver
+from descentlab.cli import CONF_DIR, precheck
+
+def servers(expected):
+    deadline = time.monotonic() + (30 if expected else 1)
+    while True:  # a process just started may not show its command line yet
+        found = []
+        for p in psutil.Process().children():
+            try:
+                if "multiprocessing.forkserver import main" in " ".join(p.cmdline()):
+                    found.append(p)
+            except psutil.Error:
+                continue
+        if found or time.monotonic() > deadline:
+            return [(p.pid, p.environ().get("OMP_NUM_THREADS")) for p in found]
+        time.sleep(0.05)
+
+defaults = CONF_DIR / "hydra" / "launcher" / "joblib.yaml"
+sweep = ["-m", "hydra.sweep.dir=" + sys.argv[1], "seed=0,1"]
+joblib = [*sweep, "hydra/launcher=joblib"]
+seen = {}
+for name, argv in [("no -m", joblib[1:]), ("basic", sweep), ("--cfg", [*joblib, "--cfg", "job"]),
+                   ("one worker", [*joblib, "hydra.launcher.n_jobs=1"])]:
+    forkserver.start_early(argv, defaults)
+    seen[name] = servers(expected=False)
+forkserver.start_early(joblib, defaults)
+seen["early"] = servers(expected=True)
+precheck(joblib, forkserver.start)  # the config agrees: the same server
+seen["checked"] = servers(expected=True)
+os.environ["OMP_NUM_THREADS"] = "3"  # the workers' environment is no longer the guessed one
+precheck(joblib, forkserver.start)
+seen["other environment"] = servers(expected=True)
+precheck(sweep, forkserver.start)  # the config's launcher is not joblib
+seen["other launcher"] = servers(expected=False)
+print(json.dumps(seen))
+"""
+
+
+@linux
+def test_a_server_started_from_the_command_line_is_kept_or_replaced_as_the_config_says(
+    tmp_path: Path,
+):
+    from joblib import cpu_count
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    proc = subprocess.run(
+        [sys.executable, "-c", EARLY, str(tmp_path / "sweep")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    # nothing where the command line does not ask for joblib with more than one worker
+    assert seen["no -m"] == seen["basic"] == seen["--cfg"] == seen["one worker"] == []
+    # asked for, with the launcher config's n_jobs (-1: one worker per core) and its threads
+    threads = worker_env(-1, cpu_count())["OMP_NUM_THREADS"]
+    [(early, early_threads)] = seen["early"]
+    assert early_threads == threads
+    assert seen["checked"] == [[early, threads]]  # kept
+    [(other, other_threads)] = seen["other environment"]
+    assert other != early and other_threads == "3"  # replaced, not added to
+    assert seen["other launcher"] == []  # stopped

@@ -123,6 +123,7 @@ def main() -> None:
     Bad input is reported as `descentlab: error: …` with exit status 2, before Hydra creates
     the run dir; HYDRA_FULL_ERROR=1 shows the traceback instead.
     """
+    forkserver.start_early(sys.argv[1:], CONF_DIR / "hydra" / "launcher" / "joblib.yaml")
     try:
         precheck(sys.argv[1:], start_workers=forkserver.start)
     except (HydraException, OmegaConfBaseException, yaml.YAMLError) as error:
