@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import sweep
+from descentlab.cli import CONF_DIR
 from descentlab.forkserver import worker_env
 
 linux = pytest.mark.skipif(sys.platform != "linux", reason="the fork server runs on Linux only")
@@ -104,13 +106,11 @@ def test_nothing_the_server_imports_initializes_cuda():
     assert json.loads(proc.stdout) == [[], False]
 
 
-# A sweep on the basic launcher and one on joblib, each prechecked in one process: the fork
-# servers it has started, and their environment.
-SERVERS = """
+# The fork servers this process has started, waiting up to `wait` s for one; and the command
+# lines of all its children.
+FIND_SERVERS = """
 import json, os, sys, time
 import psutil
-from descentlab.cli import precheck
-from descentlab.forkserver import start
 
 def servers(wait):
     deadline = time.monotonic() + wait
@@ -127,6 +127,21 @@ def servers(wait):
         if found or time.monotonic() > deadline:
             return found, seen
         time.sleep(0.05)
+"""
+
+
+def without_thread_limits(script: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -c script args` without a thread limit of its own, as a shell would start it."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    command = [sys.executable, "-c", FIND_SERVERS + script, *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
+# A sweep on the basic launcher and one on joblib, each prechecked in one process: the fork
+# servers it has started, and their environment.
+SERVERS = """
+from descentlab.cli import precheck
+from descentlab.forkserver import start
 
 sweep = ["-m", "hydra.sweep.dir=" + sys.argv[1], "seed=0,1"]
 precheck(sweep, start)
@@ -147,13 +162,7 @@ print(json.dumps([[len(basic), len(one_worker), len(joblib)],
 def test_only_a_joblib_sweep_starts_a_server_with_joblib_s_thread_limits(tmp_path: Path):
     from joblib import cpu_count
 
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    proc = subprocess.run(
-        [sys.executable, "-c", SERVERS, str(tmp_path / "sweep")],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    proc = without_thread_limits(SERVERS, str(tmp_path / "sweep"))
     assert proc.returncode == 0, proc.stderr
     seen, server_threads, left_here = json.loads(proc.stdout)
     assert seen == [0, 0, 1]
@@ -250,24 +259,12 @@ def test_a_sweep_refused_as_the_server_imports_leaves_no_server(tmp_path: Path):
 # The server started as the command starts, from its command line alone, then checked against
 # the config composed: the processes and environments seen at each step.
 EARLY = """
-import json, os, sys, time
-import psutil
 from descentlab import forkserver
 from descentlab.cli import CONF_DIR, precheck
 
-def servers(expected):
-    deadline = time.monotonic() + (30 if expected else 1)
-    while True:  # a process just started may not show its command line yet
-        found = []
-        for p in psutil.Process().children():
-            try:
-                if "multiprocessing.forkserver import main" in " ".join(p.cmdline()):
-                    found.append(p)
-            except psutil.Error:
-                continue
-        if found or time.monotonic() > deadline:
-            return [(p.pid, p.environ().get("OMP_NUM_THREADS")) for p in found]
-        time.sleep(0.05)
+def running(expected):
+    found, _ = servers(wait=30 if expected else 1)
+    return [(p.pid, p.environ().get("OMP_NUM_THREADS")) for p in found]
 
 defaults = CONF_DIR / "hydra" / "launcher" / "joblib.yaml"
 sweep = ["-m", "hydra.sweep.dir=" + sys.argv[1], "seed=0,1"]
@@ -276,16 +273,16 @@ seen = {}
 for name, argv in [("no -m", joblib[1:]), ("basic", sweep), ("--cfg", [*joblib, "--cfg", "job"]),
                    ("one worker", [*joblib, "hydra.launcher.n_jobs=1"])]:
     forkserver.start_early(argv, defaults)
-    seen[name] = servers(expected=False)
+    seen[name] = running(expected=False)
 forkserver.start_early(joblib, defaults)
-seen["early"] = servers(expected=True)
+seen["early"] = running(expected=True)
 precheck(joblib, forkserver.start)  # the config agrees: the same server
-seen["checked"] = servers(expected=True)
+seen["checked"] = running(expected=True)
 os.environ["OMP_NUM_THREADS"] = "3"  # the workers' environment is no longer the guessed one
 precheck(joblib, forkserver.start)
-seen["other environment"] = servers(expected=True)
+seen["other environment"] = running(expected=True)
 precheck(sweep, forkserver.start)  # the config's launcher is not joblib
-seen["other launcher"] = servers(expected=False)
+seen["other launcher"] = running(expected=False)
 print(json.dumps(seen))
 """
 
@@ -296,20 +293,14 @@ def test_a_server_started_from_the_command_line_is_kept_or_replaced_as_the_confi
 ):
     from joblib import cpu_count
 
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    proc = subprocess.run(
-        [sys.executable, "-c", EARLY, str(tmp_path / "sweep")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    proc = without_thread_limits(EARLY, str(tmp_path / "sweep"))
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
     # nothing where the command line does not ask for joblib with more than one worker
     assert seen["no -m"] == seen["basic"] == seen["--cfg"] == seen["one worker"] == []
-    # asked for, with the launcher config's n_jobs (-1: one worker per core) and its threads
-    threads = worker_env(-1, cpu_count())["OMP_NUM_THREADS"]
+    # asked for, with the thread limits of the launcher config's n_jobs
+    n_jobs = yaml.safe_load((CONF_DIR / "hydra" / "launcher" / "joblib.yaml").read_text())["n_jobs"]
+    threads = worker_env(n_jobs, cpu_count())["OMP_NUM_THREADS"]
     [(early, early_threads)] = seen["early"]
     assert early_threads == threads
     assert seen["checked"] == [[early, threads]]  # kept
