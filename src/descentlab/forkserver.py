@@ -71,11 +71,12 @@ def start(sweep: "DictConfig") -> None:
 
 
 def start_early(argv: list[str], defaults: Path) -> None:
-    """The server of a joblib sweep, started before its config is composed (0.4 s into the
-    command, its imports then done that much sooner) where the command line asks for one:
-    `-m` with `hydra/launcher=joblib`, and the workers' count from `hydra.launcher.n_jobs=` or
-    the launcher's config (`defaults`). A guess: `start` checks it against the config composed,
-    and a sweep refused before it starts ends the server with the command."""
+    """The server of a joblib sweep, started before its config is composed (its imports then
+    done sooner: the first job of a 64-job sweep on 2 cores, 0.3 s) where the command line asks
+    for one: `-m` with `hydra/launcher=joblib`, and the workers' count from
+    `hydra.launcher.n_jobs=` or the launcher's config (`defaults`). A guess: `start` checks it
+    against the config composed, and a sweep refused before it starts ends the server with the
+    command."""
     if sys.platform != "linux" or not {"-m", "--multirun"} & set(argv) or JOBLIB not in argv:
         return
     if any(arg.split("=", 1)[0] in NOT_GUESSED for arg in argv):
