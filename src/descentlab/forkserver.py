@@ -53,13 +53,8 @@ def start(sweep: "DictConfig") -> None:
     workers as they do, and joblib with one worker runs the jobs in the command itself. A server
     `start_early` guessed wrong (another launcher, or other thread limits) is stopped first."""
     launcher = sweep.hydra.launcher
-    wanted = None  # the environment of the server this sweep needs, if any
-    if launcher._target_ in JOBLIB_LAUNCHERS and sys.platform == "linux":
-        from joblib import cpu_count
-
-        cores = cpu_count()  # loky's: the cores this process may use, CPU quotas counted
-        if workers(launcher.n_jobs, cores) > 1:
-            wanted = worker_env(launcher.n_jobs, cores)
+    joblib = launcher._target_ in JOBLIB_LAUNCHERS and sys.platform == "linux"
+    wanted = server_env(launcher.n_jobs) if joblib else None
     if started is not None and started != wanted:
         stop()
     if wanted is None:
@@ -86,16 +81,24 @@ def start_early(argv: list[str], defaults: Path) -> None:
     if not hasattr(multiprocessing.forkserver._forkserver, "_stop"):
         return  # a Python whose server `stop` could not end: the server starts once checked
     import yaml
-    from joblib import cpu_count
 
     given = [arg.split("=", 1)[1] for arg in argv if arg.startswith("hydra.launcher.n_jobs=")]
     try:
         n_jobs = int(given[-1] if given else yaml.safe_load(defaults.read_text())["n_jobs"])
     except (ValueError, TypeError, KeyError, OSError, yaml.YAMLError):
         return  # the checks name what is wrong
-    cores = cpu_count()
-    if workers(n_jobs, cores) > 1:
-        run(worker_env(n_jobs, cores))
+    env = server_env(n_jobs)
+    if env is not None:
+        run(env)
+
+
+def server_env(n_jobs: int) -> dict[str, str] | None:
+    """The environment of the server that `n_jobs` workers fork from; None where joblib runs
+    the jobs in the command itself (one worker)."""
+    from joblib import cpu_count
+
+    cores = cpu_count()  # loky's: the cores this process may use, CPU quotas counted
+    return worker_env(n_jobs, cores) if workers(n_jobs, cores) > 1 else None
 
 
 def run(env: dict[str, str]) -> None:
