@@ -206,6 +206,10 @@ def test_ctrl_c_as_the_server_imports_ends_it_without_a_traceback(tmp_path: Path
         if any("libtorch" in m.path for m in server.memory_maps()):
             break
         time.sleep(0.02)
+    # the server starts with the command: a second in, the command has composed the config and
+    # is checking the jobs (a Ctrl-C inside Hydra's plugin scan may end it otherwise)
+    while time.time() - server.create_time() < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert not server.children()  # no worker forked yet: still importing
     os.killpg(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
@@ -307,3 +311,22 @@ def test_a_server_started_from_the_command_line_is_kept_or_replaced_as_the_confi
     [(other, other_threads)] = seen["other environment"]
     assert other != early and other_threads == "3"  # replaced, not added to
     assert seen["other launcher"] == []  # stopped
+
+
+def test_a_ctrl_c_that_the_check_turns_into_another_error_ends_the_command_as_ctrl_c(
+    monkeypatch,
+):
+    """Hydra's plugin scan, interrupted, raises a RuntimeError (Python's error calling a
+    dataclass field's __set_name__) in place of the KeyboardInterrupt."""
+    from descentlab import cli, ctrl_c
+
+    def interrupted(argv, start_workers):
+        monkeypatch.setattr(ctrl_c, "pressed", True)  # as the handler `ctrl_c.remember` sets
+        raise RuntimeError("Error calling __set_name__ on 'Field' instance")
+
+    monkeypatch.setattr(ctrl_c, "remember", lambda: None)  # pytest's own SIGINT handling stays
+    monkeypatch.setattr(cli, "precheck", interrupted)
+    monkeypatch.setattr(sys, "argv", ["descentlab", "-m", "seed=0,1"])
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    assert stop.value.code == 130

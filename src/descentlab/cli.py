@@ -33,7 +33,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from descentlab import forkserver
+from descentlab import ctrl_c, forkserver
 from descentlab.devices import job_devices
 from descentlab.errors import ConfigError
 from descentlab.imports import import_lasting
@@ -123,16 +123,25 @@ def main() -> None:
     Bad input is reported as `descentlab: error: …` with exit status 2, before Hydra creates
     the run dir; HYDRA_FULL_ERROR=1 shows the traceback instead.
     """
-    forkserver.start_early(sys.argv[1:], CONF_DIR / "hydra" / "launcher" / "joblib.yaml")
+    # a Ctrl-C that Hydra's code turns into another error (one inside its plugin scan ends as a
+    # RuntimeError) is still a Ctrl-C: remembered, and the check's end is the same
+    ctrl_c.remember()
     try:
+        forkserver.start_early(sys.argv[1:], CONF_DIR / "hydra" / "launcher" / "joblib.yaml")
         precheck(sys.argv[1:], start_workers=forkserver.start)
     except (HydraException, OmegaConfBaseException, yaml.YAMLError) as error:
+        if ctrl_c.pressed:
+            sys.exit(130)
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"descentlab: error: {one_line(error)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:  # Ctrl-C before anything ran or was written
         sys.exit(130)
+    except Exception:
+        if ctrl_c.pressed:
+            sys.exit(130)
+        raise
     try:
         app()
     except (KeyboardInterrupt, SystemExit) as stop:
