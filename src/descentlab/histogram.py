@@ -4,11 +4,13 @@
 weight and every gradient:
 - It copies the values to the host and bins them with `np.histogram` over TensorBoard's fixed
   bucket edges (0 and ±1e-12·1.1ᵏ), which sorts them: 14 ms for a million on a 2-core CPU. The
-  edges never change, so a table over the top 20 bits of a float32 (sign, exponent and 11 bits
-  of mantissa) gives each value's bucket with one comparison: 2¹² adjacent floats span a
-  relative width of at most 2⁻¹¹, far less than the buckets' ratio of 1.1, so each such range
-  holds at most one edge. That is a few passes of torch ops, on a GPU where the values are;
-  only the counts and four sums come to the host.
+  edges never change, so a table over the top 16 bits of a float32 (sign, exponent and 7 bits
+  of mantissa) gives each value's bucket with one comparison: 2¹⁶ adjacent floats span a
+  relative width of at most 2⁻⁷ (0.8 %), far less than the buckets' ratio of 1.1, so each such
+  range holds at most one edge. That is a few passes of torch ops, on a GPU where the values
+  are; only the counts and four sums come to the host. The table's two columns take 256 KB
+  each, which a core's cache holds: over the top 20 bits (4 MB each) a million values took
+  3.9 ms to count rather than 3.1, and building the table 0.08 s rather than 3 ms.
 - It sums squares with numpy's BLAS, whose threads keep spinning on the cores after the call
   returns: the training steps after each histogram ran up to twice as long (65 ms lost every
   50 steps for a 1 M-parameter MLP).
@@ -23,7 +25,7 @@ import torch
 from tensorboard.compat.proto.summary_pb2 import HistogramProto, Summary
 from torch.utils.tensorboard import SummaryWriter
 
-LOW_BITS = 12  # one table entry per 2¹² adjacent float32s
+LOW_BITS = 16  # one table entry per 2¹⁶ adjacent float32s
 SIGN = np.uint32(0x80000000)
 
 
@@ -92,7 +94,7 @@ class Buckets:
 
 @cache
 def buckets(edges: tuple[float, ...]) -> Buckets:
-    """Built once per process (0.05 s), on the first histogram."""
+    """Built once per process (a few ms), on the first histogram."""
     return Buckets(edges)
 
 
