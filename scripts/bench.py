@@ -12,7 +12,9 @@ b. samples per second of a ~1 M-parameter MLP on batches of 1024, with the gradi
    loop that writes nothing; descentlab's long runs also timed inside, from step 100 to the
    end, by when they wrote those steps' scalars (start-up left out: up to 20 s on an H100 machine);
    on a CPU, also the share of training spent in the monitor's hooks (timed inside its runs: its
-   own cost, which whole runs measure only to within their noise);
+   own cost, which whole runs measure only to within their noise); and the monitor on against
+   off in one process, a sweep of twice --repeats pairs of runs (400 steps on a CPU), off then
+   on, each timed inside: the machine's drift between processes falls on both runs of a pair;
    `--device cuda` trains them on the GPU, and
    `--mlp-data nonlinear --batch-size 65536` takes the MLP to batches larger than the digits
    hold (1 257 training images);
@@ -38,11 +40,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
+from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 from torch.utils.tensorboard import SummaryWriter
 from torchmetrics.functional import mean_squared_error, r2_score
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 
+from descentlab.cli import CONF_DIR
 from descentlab.data.batches import Batches
 from descentlab.data.digits import Digits
 from descentlab.data.linear import LinearData
@@ -53,6 +57,8 @@ SHORT, LONG = 200, 2200  # steps of the seed example in a.
 # steps of the MLP in b.: a GPU step is shorter, so its long run is longer, for a difference
 # well above the noise in start-up
 MLP_STEPS = {"cpu": (100, 700), "cuda": (100, 2100)}
+# steps of each run of b.'s sweep that turns the monitor off and on by turns, in one process
+BY_TURNS_STEPS = {"cpu": 400, "cuda": 2100}
 LRS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.8, 1.0]
 INITS = [-4, -2, 0, 1, 2, 4, 6, 8]
 
@@ -400,7 +406,43 @@ def mlp_throughput(
             )
         )
         rows.append(("b. the same, monitor on: time in its hooks, % of training", share, math.nan))
+    on, off = monitor_by_turns(tmp, 2 * r, data, batch_size, device)
+    rows.append((f"{what}, monitor on against off, {BY_TURNS}", on, off))
     return rows
+
+
+BY_TURNS = "in one process by turns, timed inside"
+
+
+def monitor_by_turns(
+    tmp: Path, pairs: int, data: str, batch_size: int, device: str, steps: int | None = None
+) -> tuple[float, float]:
+    """b. The monitor's cost with the machine's drift between processes taken out: one sweep
+    (one process) of `pairs` pairs of runs, the monitor off then on (the pairs' seeds differ,
+    as Hydra needs), each timed inside from step FIRST_TIMED; medians of samples/s, on and off.
+    The runs of a pair follow each other, so that a change in the machine's speed falls on both."""
+    steps = steps or BY_TURNS_STEPS[device]
+    # the monitor as conf/callbacks/default.yaml has it, written out as the sweep's other value
+    monitor = OmegaConf.load(CONF_DIR / "callbacks" / "default.yaml").gradients
+    monitor_value = "{" + ",".join(f"{key}:{value}" for key, value in monitor.items()) + "}"
+    sweep_dir = fresh(tmp)
+    app(
+        "-m",
+        *mlp_overrides(data, batch_size, device),
+        f"seed={','.join(map(str, range(pairs)))}",
+        f"callbacks.gradients=null,{monitor_value}",
+        f"trainer.max_steps={steps}",
+        f"hydra.sweep.dir={sweep_dir}",
+        cwd=tmp,
+    )
+    inside: dict[bool, list[float]] = {True: [], False: []}
+    for job in sweep_dir.iterdir():
+        if not job.name.isdigit():  # the sweep's own files
+            continue
+        overrides = OmegaConf.load(job / ".hydra" / "overrides.yaml")
+        on = "callbacks.gradients=null" not in overrides
+        inside[on].append(samples_per_s_inside(job, data, batch_size, steps))
+    return statistics.median(inside[True]), statistics.median(inside[False])
 
 
 def sweep(tmp: Path, r: int) -> list[Row]:

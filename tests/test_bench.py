@@ -187,3 +187,21 @@ def test_a_run_writes_its_steps_50_at_a_time_as_they_end(tmp_path, run_app):
     # a block's writes take about 1 % of the next 50 steps' time here, also beside two busy
     # processes; 14 % once in a full test run
     assert t50 - t49 > 2 * (t49 - t0)
+
+
+@pytest.mark.slow
+def test_the_monitor_by_turns_runs_without_it_then_with_it_in_one_sweep(tmp_path):
+    """b.'s sweep that turns the monitor off and on: run 0 without it (no gradient norms, no
+    histograms), run 1 with it as conf/callbacks/default.yaml has it (its histograms every 50
+    steps), both timed inside."""
+    b = bench()
+    on, off = b.monitor_by_turns(tmp_path, 1, "digits", 128, "cpu", steps=150)
+    assert on > 0 and off > 0
+    (sweep_dir,) = tmp_path.iterdir()
+    without, with_it = scalars(sweep_dir / "0"), scalars(sweep_dir / "1")
+    assert "train/loss" in without and not any(tag.startswith("grad_norm/") for tag in without)
+    assert [s for s, _ in with_it["grad_norm/total"]] == list(range(150))
+    assert histogram_tags(sweep_dir / "0") == {}
+    histograms = histogram_tags(sweep_dir / "1")
+    assert "hist/grad/layers.0.weight" in histograms
+    assert all(steps == [0, 50, 100] for steps in histograms.values())
