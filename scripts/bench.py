@@ -14,7 +14,8 @@ b. samples per second of a ~1 M-parameter MLP on batches of 1024, with the gradi
    on a CPU, also the share of training spent in the monitor's hooks (timed inside its runs: its
    own cost, which whole runs measure only to within their noise); and the monitor on against
    off in one process, a sweep of twice --repeats pairs of runs (400 steps on a CPU), off then
-   on, each timed inside: the machine's drift between processes falls on both runs of a pair;
+   on, each timed inside, and the runs with it also without its hooks' time (timed in place):
+   the machine's drift between processes falls on both runs of a pair;
    `--device cuda` trains them on the GPU, and
    `--mlp-data nonlinear --batch-size 65536` takes the MLP to batches larger than the digits
    hold (1 257 training images);
@@ -406,8 +407,9 @@ def mlp_throughput(
             )
         )
         rows.append(("b. the same, monitor on: time in its hooks, % of training", share, math.nan))
-    on, off = monitor_by_turns(tmp, 2 * r, data, batch_size, device)
+    on, on_without_hooks, off = monitor_by_turns(tmp, 2 * r, data, batch_size, device)
     rows.append((f"{what}, monitor on against off, {BY_TURNS}", on, off))
+    rows.append((f"{what}, the same, its hooks' time taken out", on_without_hooks, off))
     return rows
 
 
@@ -416,17 +418,18 @@ BY_TURNS = "in one process by turns, timed inside"
 
 def monitor_by_turns(
     tmp: Path, pairs: int, data: str, batch_size: int, device: str, steps: int | None = None
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """b. The monitor's cost with the machine's drift between processes taken out: one sweep
     (one process) of `pairs` pairs of runs, the monitor off then on (the pairs' seeds differ,
-    as Hydra needs), each timed inside from step FIRST_TIMED; medians of samples/s, on and off.
-    The runs of a pair follow each other, so that a change in the machine's speed falls on both."""
+    as Hydra needs), each timed inside from step FIRST_TIMED, the monitor's hooks timed too;
+    medians of samples/s: on, on with its hooks' time taken out, and off. The runs of a pair
+    follow each other, so that a change in the machine's speed falls on both."""
     steps = steps or BY_TURNS_STEPS[device]
     # the monitor as conf/callbacks/default.yaml has it, written out as the sweep's other value
     monitor = OmegaConf.load(CONF_DIR / "callbacks" / "default.yaml").gradients
     monitor_value = "{" + ",".join(f"{key}:{value}" for key, value in monitor.items()) + "}"
     sweep_dir = fresh(tmp)
-    app(
+    _, out = app_output(
         "-m",
         *mlp_overrides(data, batch_size, device),
         f"seed={','.join(map(str, range(pairs)))}",
@@ -434,15 +437,24 @@ def monitor_by_turns(
         f"trainer.max_steps={steps}",
         f"hydra.sweep.dir={sweep_dir}",
         cwd=tmp,
+        script=MONITOR_TIMED,
     )
-    inside: dict[bool, list[float]] = {True: [], False: []}
-    for job in sweep_dir.iterdir():
-        if not job.name.isdigit():  # the sweep's own files
-            continue
-        overrides = OmegaConf.load(job / ".hydra" / "overrides.yaml")
-        on = "callbacks.gradients=null" not in overrides
-        inside[on].append(samples_per_s_inside(job, data, batch_size, steps))
-    return statistics.median(inside[True]), statistics.median(inside[False])
+    # seconds in the hooks of each run with the monitor, in the order the runs ran
+    hooks = iter(
+        float(line.split()[1]) for line in out.splitlines() if line.startswith("monitor-run ")
+    )
+    extra_samples = samples(data, batch_size, steps) - samples(data, batch_size, FIRST_TIMED)
+    on, on_without_hooks, off = [], [], []
+    for job in sorted(
+        (p for p in sweep_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
+    ):
+        per_s = samples_per_s_inside(job, data, batch_size, steps)
+        if "callbacks.gradients=null" in OmegaConf.load(job / ".hydra" / "overrides.yaml"):
+            off.append(per_s)
+        else:
+            on.append(per_s)
+            on_without_hooks.append(extra_samples / (extra_samples / per_s - next(hooks)))
+    return statistics.median(on), statistics.median(on_without_hooks), statistics.median(off)
 
 
 def sweep(tmp: Path, r: int) -> list[Row]:
@@ -502,8 +514,9 @@ main()
 
 
 # `descentlab` with the gradient monitor's per-step hooks timed: its last line gives the seconds
-# spent in them and the seconds from the first hook's start to the last one's end.
-MONITOR_TIMED = """
+# spent in them and the seconds from the first hook's start to the last one's end; as each run's
+# training ends, a line "monitor-run S" gives the seconds in them from step FIRST_TIMED on.
+MONITOR_TIMED = f"""
 import atexit, sys, time
 from descentlab.cli import main
 from descentlab.imports import import_lasting
@@ -511,19 +524,31 @@ from descentlab.imports import import_lasting
 GradientMonitor = import_lasting("descentlab.callbacks.gradients").GradientMonitor  # as FIRST_STEP
 
 spent, first, last = 0.0, None, None
+after = 0.0  # seconds in them from step {FIRST_TIMED} on, in the run training now
 
 def timed(hook):
-    def run(*args):
-        global spent, first, last
+    def run(self, trainer, *args):
+        global spent, first, last, after
         start = time.perf_counter()
-        hook(*args)
+        hook(self, trainer, *args)
         last = time.perf_counter()
         first = first or start
         spent += last - start
+        if trainer.global_step >= {FIRST_TIMED}:  # step {FIRST_TIMED - 1}'s batch end on
+            after += last - start
+    return run
+
+def run_ended(hook):
+    def run(*args):
+        global after
+        hook(*args)
+        print("monitor-run", after, flush=True)
+        after = 0.0
     return run
 
 for name in ("on_before_optimizer_step", "on_train_batch_end"):
     setattr(GradientMonitor, name, timed(getattr(GradientMonitor, name)))
+GradientMonitor.on_train_end = run_ended(GradientMonitor.on_train_end)
 atexit.register(lambda: first and print("monitor", spent, last - first))
 sys.argv[0] = "descentlab"
 main()
