@@ -207,13 +207,22 @@ def written_at(run_dir: Path, steps: tuple[int, ...]) -> list[float]:
     return [times[k] for k in steps]
 
 
-def samples_per_s_inside(run_dir: Path, data: str, batch_size: int, steps: int) -> float:
-    """Samples per second of a run from the end of its step FIRST_TIMED to the end of its last
-    (`steps`, a multiple of 50), timed from when it wrote them: its start-up and its end drop
-    out, where the difference of two whole runs leaves them to the runs' noise."""
+def samples_inside(data: str, batch_size: int, steps: int) -> int:
+    """The samples of a run's steps after the first FIRST_TIMED, which `seconds_inside` times."""
+    return samples(data, batch_size, steps) - samples(data, batch_size, FIRST_TIMED)
+
+
+def seconds_inside(run_dir: Path, steps: int) -> float:
+    """Seconds from the end of a run's step FIRST_TIMED to the end of its last (`steps`, a
+    multiple of 50), timed from when it wrote them: its start-up and its end drop out, where the
+    difference of two whole runs leaves them to the runs' noise."""
     first, last = written_at(run_dir, (FIRST_TIMED - 1, steps - 1))
-    extra_samples = samples(data, batch_size, steps) - samples(data, batch_size, FIRST_TIMED)
-    return extra_samples / (last - first)
+    return last - first
+
+
+def samples_per_s_inside(run_dir: Path, data: str, batch_size: int, steps: int) -> float:
+    """Samples per second of a run between those two writes."""
+    return samples_inside(data, batch_size, steps) / seconds_inside(run_dir, steps)
 
 
 def plain_mlp_model(data: str) -> torch.nn.Module:
@@ -443,17 +452,17 @@ def monitor_by_turns(
     hooks = iter(
         float(line.split()[1]) for line in out.splitlines() if line.startswith("monitor-run ")
     )
-    extra_samples = samples(data, batch_size, steps) - samples(data, batch_size, FIRST_TIMED)
+    extra_samples = samples_inside(data, batch_size, steps)
     on, on_without_hooks, off = [], [], []
-    for job in sorted(
+    for job in sorted(  # in the order the runs ran, as the hooks' lines
         (p for p in sweep_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
     ):
-        per_s = samples_per_s_inside(job, data, batch_size, steps)
+        seconds = seconds_inside(job, steps)
         if "callbacks.gradients=null" in OmegaConf.load(job / ".hydra" / "overrides.yaml"):
-            off.append(per_s)
+            off.append(extra_samples / seconds)
         else:
-            on.append(per_s)
-            on_without_hooks.append(extra_samples / (extra_samples / per_s - next(hooks)))
+            on.append(extra_samples / seconds)
+            on_without_hooks.append(extra_samples / (seconds - next(hooks)))
     return statistics.median(on), statistics.median(on_without_hooks), statistics.median(off)
 
 
