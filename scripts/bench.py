@@ -13,9 +13,9 @@ b. samples per second of a ~1 M-parameter MLP on batches of 1024, with the gradi
    end, by when they wrote those steps' scalars (start-up left out: up to 20 s on an H100 machine);
    on a CPU, also the share of training spent in the monitor's hooks (timed inside its runs: its
    own cost, which whole runs measure only to within their noise); and the monitor on against
-   off in one process, a sweep of twice --repeats pairs of runs (400 steps on a CPU), off then
-   on, each timed inside, and the runs with it also without its hooks' time (timed in place):
-   the machine's drift between processes falls on both runs of a pair;
+   off within runs that turn it on and off every TURN steps (its hooks skipped in the turns
+   off), each step timed, and the turns on also without their hooks' time: a change in the
+   machine's speed, which moves whole runs by more than the monitor costs, falls on both;
    `--device cuda` trains them on the GPU, and
    `--mlp-data nonlinear --batch-size 65536` takes the MLP to batches larger than the digits
    hold (1 257 training images);
@@ -41,13 +41,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
-from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 from torch.utils.tensorboard import SummaryWriter
 from torchmetrics.functional import mean_squared_error, r2_score
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 
-from descentlab.cli import CONF_DIR
 from descentlab.data.batches import Batches
 from descentlab.data.digits import Digits
 from descentlab.data.linear import LinearData
@@ -58,8 +56,9 @@ SHORT, LONG = 200, 2200  # steps of the seed example in a.
 # steps of the MLP in b.: a GPU step is shorter, so its long run is longer, for a difference
 # well above the noise in start-up
 MLP_STEPS = {"cpu": (100, 700), "cuda": (100, 2100)}
-# steps of each run of b.'s sweep that turns the monitor off and on by turns, in one process
-BY_TURNS_STEPS = {"cpu": 400, "cuda": 2100}
+# steps of each run of b. that turns the monitor on and off every TURN steps: FIRST_TIMED, then
+# whole periods of 200 steps (see TURN)
+IN_TURNS_STEPS = {"cpu": 900, "cuda": 2100}
 LRS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.8, 1.0]
 INITS = [-4, -2, 0, 1, 2, 4, 6, 8]
 
@@ -416,54 +415,37 @@ def mlp_throughput(
             )
         )
         rows.append(("b. the same, monitor on: time in its hooks, % of training", share, math.nan))
-    on, on_without_hooks, off = monitor_by_turns(tmp, 2 * r, data, batch_size, device)
-    rows.append((f"{what}, monitor on against off, {BY_TURNS}", on, off))
+    turns = [monitor_in_turns(tmp, data, batch_size, device) for _ in range(r)]
+    on, on_without_hooks, off = (statistics.median(run) for run in zip(*turns, strict=True))
+    rows.append((f"{what}, monitor on against off, in turns of {TURN} steps in one run", on, off))
     rows.append((f"{what}, the same, its hooks' time taken out", on_without_hooks, off))
     return rows
 
 
-BY_TURNS = "in one process by turns, timed inside"
-
-
-def monitor_by_turns(
-    tmp: Path, pairs: int, data: str, batch_size: int, device: str, steps: int | None = None
+def monitor_in_turns(
+    tmp: Path, data: str, batch_size: int, device: str, steps: int | None = None
 ) -> tuple[float, float, float]:
-    """b. The monitor's cost with the machine's drift between processes taken out: one sweep
-    (one process) of `pairs` pairs of runs, the monitor off then on (the pairs' seeds differ,
-    as Hydra needs), each timed inside from step FIRST_TIMED, the monitor's hooks timed too;
-    medians of samples/s: on, on with its hooks' time taken out, and off. The runs of a pair
-    follow each other, so that a change in the machine's speed falls on both."""
-    steps = steps or BY_TURNS_STEPS[device]
-    # the monitor as conf/callbacks/default.yaml has it, written out as the sweep's other value
-    monitor = OmegaConf.load(CONF_DIR / "callbacks" / "default.yaml").gradients
-    monitor_value = "{" + ",".join(f"{key}:{value}" for key, value in monitor.items()) + "}"
-    sweep_dir = fresh(tmp)
-    _, out = app_output(
-        "-m",
-        *mlp_overrides(data, batch_size, device),
-        f"seed={','.join(map(str, range(pairs)))}",
-        f"callbacks.gradients=null,{monitor_value}",
-        f"trainer.max_steps={steps}",
-        f"hydra.sweep.dir={sweep_dir}",
-        cwd=tmp,
-        script=MONITOR_TIMED,
+    """b. The monitor's cost with the machine's drift taken out: one run that turns the monitor
+    on and off every TURN steps (MONITOR_IN_TURNS), each step timed, from step FIRST_TIMED on.
+    Samples/s of the steps with it on, of those again without their hooks' time, and of the
+    steps with it off."""
+    steps = steps or IN_TURNS_STEPS[device]
+    args = [*mlp_overrides(data, batch_size, device), f"trainer.max_steps={steps}"]
+    _, out = app_output(*args, f"hydra.run.dir={fresh(tmp)}", cwd=tmp, script=MONITOR_IN_TURNS)
+    n = [len(x) for x, _ in mlp_batches(data, batch_size, steps)]  # samples of each step
+    seconds, hooks, samples_of = {True: 0.0, False: 0.0}, 0.0, {True: 0, False: 0}
+    for line in out.splitlines():
+        if line.startswith("turn "):
+            _, k, on, step_s, hooks_s = line.split()
+            if int(k) >= FIRST_TIMED:
+                seconds[on == "on"] += float(step_s)
+                samples_of[on == "on"] += n[int(k)]
+                hooks += float(hooks_s)
+    return (
+        samples_of[True] / seconds[True],
+        samples_of[True] / (seconds[True] - hooks),
+        samples_of[False] / seconds[False],
     )
-    # seconds in the hooks of each run with the monitor, in the order the runs ran
-    hooks = iter(
-        float(line.split()[1]) for line in out.splitlines() if line.startswith("monitor-run ")
-    )
-    extra_samples = samples_inside(data, batch_size, steps)
-    on, on_without_hooks, off = [], [], []
-    for job in sorted(  # in the order the runs ran, as the hooks' lines
-        (p for p in sweep_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
-    ):
-        seconds = seconds_inside(job, steps)
-        if "callbacks.gradients=null" in OmegaConf.load(job / ".hydra" / "overrides.yaml"):
-            off.append(extra_samples / seconds)
-        else:
-            on.append(extra_samples / seconds)
-            on_without_hooks.append(extra_samples / (seconds - next(hooks)))
-    return statistics.median(on), statistics.median(on_without_hooks), statistics.median(off)
 
 
 def sweep(tmp: Path, r: int) -> list[Row]:
@@ -523,9 +505,8 @@ main()
 
 
 # `descentlab` with the gradient monitor's per-step hooks timed: its last line gives the seconds
-# spent in them and the seconds from the first hook's start to the last one's end; as each run's
-# training ends, a line "monitor-run S" gives the seconds in them from step FIRST_TIMED on.
-MONITOR_TIMED = f"""
+# spent in them and the seconds from the first hook's start to the last one's end.
+MONITOR_TIMED = """
 import atexit, sys, time
 from descentlab.cli import main
 from descentlab.imports import import_lasting
@@ -533,32 +514,69 @@ from descentlab.imports import import_lasting
 GradientMonitor = import_lasting("descentlab.callbacks.gradients").GradientMonitor  # as FIRST_STEP
 
 spent, first, last = 0.0, None, None
-after = 0.0  # seconds in them from step {FIRST_TIMED} on, in the run training now
 
 def timed(hook):
     def run(self, trainer, *args):
-        global spent, first, last, after
+        global spent, first, last
         start = time.perf_counter()
         hook(self, trainer, *args)
         last = time.perf_counter()
         first = first or start
         spent += last - start
-        if trainer.global_step >= {FIRST_TIMED}:  # step {FIRST_TIMED - 1}'s batch end on
-            after += last - start
-    return run
-
-def run_ended(hook):
-    def run(*args):
-        global after
-        hook(*args)
-        print("monitor-run", after, flush=True)
-        after = 0.0
     return run
 
 for name in ("on_before_optimizer_step", "on_train_batch_end"):
     setattr(GradientMonitor, name, timed(getattr(GradientMonitor, name)))
-GradientMonitor.on_train_end = run_ended(GradientMonitor.on_train_end)
 atexit.register(lambda: first and print("monitor", spent, last - first))
+sys.argv[0] = "descentlab"
+main()
+"""
+
+
+# Steps of each turn of MONITOR_IN_TURNS. The runs of b. validate every 100 steps, and the
+# monitor draws its histograms and writes its norms every 50: with turns of 20 steps (a period of
+# 40), each of those falls in a turn on as often as in a turn off, over every 200 steps, so the
+# turns on draw histograms once in 50 of their steps, as a run with the monitor does.
+TURN = 20
+
+# `descentlab` with the gradient monitor's per-step hooks run in turns of TURN steps, on then
+# off (skipped), and every step timed: a line "turn K on|off S H" for step K gives the seconds
+# from the end of step K − 1's batch to the end of its own (S; on a GPU, each step's kernels
+# waited for) and the seconds of S in the monitor's hooks (H).
+MONITOR_IN_TURNS = f"""
+import sys, time
+import torch
+from descentlab.cli import main
+from descentlab.imports import import_lasting
+
+GradientMonitor = import_lasting("descentlab.callbacks.gradients").GradientMonitor  # as FIRST_STEP
+before_step = GradientMonitor.on_before_optimizer_step
+batch_end = GradientMonitor.on_train_batch_end
+on, hooks, last = True, 0.0, None
+
+def on_before_optimizer_step(self, trainer, *args):
+    global on, hooks
+    on = trainer.global_step // {TURN} % 2 == 0
+    if on:
+        start = time.perf_counter()
+        before_step(self, trainer, *args)
+        hooks = time.perf_counter() - start
+
+def on_train_batch_end(self, trainer, pl_module, *args):
+    global hooks, last
+    if on:
+        start = time.perf_counter()
+        batch_end(self, trainer, pl_module, *args)
+        hooks += time.perf_counter() - start
+    if pl_module.device.type == "cuda":
+        torch.cuda.synchronize()
+    now = time.perf_counter()
+    if last is not None:  # the step just ended: global_step has counted it
+        print("turn", trainer.global_step - 1, "on" if on else "off", now - last, hooks)
+    last, hooks = now, 0.0
+
+GradientMonitor.on_before_optimizer_step = on_before_optimizer_step
+GradientMonitor.on_train_batch_end = on_train_batch_end
 sys.argv[0] = "descentlab"
 main()
 """

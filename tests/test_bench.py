@@ -190,19 +190,25 @@ def test_a_run_writes_its_steps_50_at_a_time_as_they_end(tmp_path, run_app):
 
 
 @pytest.mark.slow
-def test_the_monitor_by_turns_runs_without_it_then_with_it_in_one_sweep(tmp_path):
-    """b.'s sweep that turns the monitor off and on: run 0 without it (no gradient norms, no
-    histograms), run 1 with it as conf/callbacks/default.yaml has it (its histograms every 50
-    steps), both timed inside, the second also without its hooks' time: faster by it."""
+def test_the_monitor_in_turns_runs_its_hooks_every_other_turn_and_times_each_step(tmp_path):
+    """b.'s run that turns the monitor on and off every 20 steps: each step timed, its hooks
+    run (and timed) in the turns on only, so that its histograms (every 50 steps) come at the
+    steps of those turns; the samples/s of the turns on, without the hooks' time, are higher."""
     b = bench()
-    on, on_without_hooks, off = b.monitor_by_turns(tmp_path, 1, "digits", 128, "cpu", steps=150)
+    args = [*b.mlp_overrides("digits", 128, "cpu"), "trainer.max_steps=180"]
+    _, out = b.app_output(*args, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path,
+                          script=b.MONITOR_IN_TURNS)  # fmt: skip
+    turns = [line.split()[1:] for line in out.splitlines() if line.startswith("turn ")]
+    assert [int(k) for k, *_ in turns] == list(range(1, 180))  # every step after the first
+    assert all(on == ("on" if int(k) // 20 % 2 == 0 else "off") for k, on, *_ in turns)
+    assert all(float(step_s) > 0 for *_, step_s, _ in turns)
+    assert all((float(hooks) > 0) == (on == "on") for _, on, _, hooks in turns)
+    assert all(float(hooks) < float(step_s) for *_, step_s, hooks in turns)
+    # 0 and 50 in turns on (steps 0–19, 40–59); 100 and 150 in turns off (100–119, 140–159)
+    histograms = histogram_tags(tmp_path / "run")
+    assert "hist/grad/layers.0.weight" in histograms
+    assert all(steps == [0, 50] for steps in histograms.values())
+
+    on, on_without_hooks, off = b.monitor_in_turns(tmp_path, "digits", 128, "cpu", steps=180)
     assert on > 0 and off > 0
     assert on_without_hooks > on
-    (sweep_dir,) = tmp_path.iterdir()
-    without, with_it = scalars(sweep_dir / "0"), scalars(sweep_dir / "1")
-    assert "train/loss" in without and not any(tag.startswith("grad_norm/") for tag in without)
-    assert [s for s, _ in with_it["grad_norm/total"]] == list(range(150))
-    assert histogram_tags(sweep_dir / "0") == {}
-    histograms = histogram_tags(sweep_dir / "1")
-    assert "hist/grad/layers.0.weight" in histograms
-    assert all(steps == [0, 50, 100] for steps in histograms.values())
