@@ -426,13 +426,17 @@ def monitor_in_turns(
     tmp: Path, data: str, batch_size: int, device: str, steps: int | None = None
 ) -> tuple[float, float, float]:
     """b. The monitor's cost with the machine's drift taken out: one run that turns the monitor
-    on and off every TURN steps (MONITOR_IN_TURNS), each step timed, from step FIRST_TIMED on.
-    Samples/s of the steps with it on, of those again without their hooks' time, and of the
-    steps with it off."""
+    on and off every TURN steps (MONITOR_IN_TURNS), each step timed."""
     steps = steps or IN_TURNS_STEPS[device]
     args = [*mlp_overrides(data, batch_size, device), f"trainer.max_steps={steps}"]
     _, out = app_output(*args, f"hydra.run.dir={fresh(tmp)}", cwd=tmp, script=MONITOR_IN_TURNS)
-    n = [len(x) for x, _ in mlp_batches(data, batch_size, steps)]  # samples of each step
+    return in_turns(out, [len(x) for x, _ in mlp_batches(data, batch_size, steps)])
+
+
+def in_turns(out: str, n: list[int]) -> tuple[float, float, float]:
+    """From MONITOR_IN_TURNS's stdout and the samples of each step (`n`), from step FIRST_TIMED
+    on: samples/s of the steps with the monitor on, of those again without their hooks' time,
+    and of the steps with it off."""
     seconds, hooks, samples_of = {True: 0.0, False: 0.0}, 0.0, {True: 0, False: 0}
     for line in out.splitlines():
         if line.startswith("turn "):

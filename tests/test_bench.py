@@ -209,6 +209,16 @@ def test_the_monitor_in_turns_runs_its_hooks_every_other_turn_and_times_each_ste
     assert "hist/grad/layers.0.weight" in histograms
     assert all(steps == [0, 50] for steps in histograms.values())
 
-    on, on_without_hooks, off = b.monitor_in_turns(tmp_path, "digits", 128, "cpu", steps=180)
-    assert on > 0 and off > 0
+    # samples/s from step 100 on, each turn's steps counted with their own batch's samples
+    n = [len(x) for x, _ in b.mlp_batches("digits", 128, 180)]
+    on, on_without_hooks, off = b.in_turns(out, n)
+    timed = [(int(k), on, float(step_s), float(h)) for k, on, step_s, h in turns if int(k) >= 100]
+    on_s, off_s = (sum(s for _, o, s, _ in timed if o == turn) for turn in ("on", "off"))
+    hooks_s = sum(h for *_, h in timed)
+    # steps 100–119 and 140–159 on, 120–139 and 160–179 off
+    assert sorted(o for _, o, *_ in timed) == ["off"] * 40 + ["on"] * 40
+    on_n, off_n = (sum(n[k] for k, o, *_ in timed if o == turn) for turn in ("on", "off"))
+    assert (on, on_without_hooks, off) == pytest.approx(
+        (on_n / on_s, on_n / (on_s - hooks_s), off_n / off_s)
+    )
     assert on_without_hooks > on
