@@ -642,6 +642,14 @@ def lightning_version() -> str:
     return version("lightning")
 
 
+def figure(x: float) -> str:
+    """Four significant digits, as the README's table gives them: 17 800 rather than 1.78e+04."""
+    if abs(x) < 1000:
+        return f"{x:.4g}"
+    digits = 3 - math.floor(math.log10(abs(x)))  # a negative number of decimals: rounds left
+    return f"{round(x, digits):,.0f}".replace(",", " ")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (median)")
@@ -681,9 +689,9 @@ def main() -> None:
     print(f"| {'measurement':<{width}} | {'descentlab':>11} | {'plain loop':>11} | {'ratio':>6} |")
     print(f"|{'-' * (width + 2)}|{'-' * 13}|{'-' * 13}|{'-' * 8}|")
     for what, ours, theirs in rows:
-        plain_cell = "" if math.isnan(theirs) else f"{theirs:.4g}"
+        plain_cell = "" if math.isnan(theirs) else figure(theirs)
         ratio_cell = "" if math.isnan(theirs) else f"{ours / theirs:.2f}"
-        print(f"| {what:<{width}} | {ours:>11.4g} | {plain_cell:>11} | {ratio_cell:>6} |")
+        print(f"| {what:<{width}} | {figure(ours):>11} | {plain_cell:>11} | {ratio_cell:>6} |")
 
 
 if __name__ == "__main__":

@@ -222,3 +222,10 @@ def test_the_monitor_in_turns_runs_its_hooks_every_other_turn_and_times_each_ste
         (on_n / on_s, on_n / (on_s - hooks_s), off_n / off_s)
     )
     assert on_without_hooks > on
+
+
+def test_figures_have_four_significant_digits_and_no_exponent():
+    figure = bench().figure
+    assert [figure(x) for x in (17_804.9, 1_838_000.4, 19_155, 1.2413, 0.34391, 27.784)] == [
+        "17 800", "1 838 000", "19 160", "1.241", "0.3439", "27.78"
+    ]  # fmt: skip
