@@ -206,22 +206,13 @@ def written_at(run_dir: Path, steps: tuple[int, ...]) -> list[float]:
     return [times[k] for k in steps]
 
 
-def samples_inside(data: str, batch_size: int, steps: int) -> int:
-    """The samples of a run's steps after the first FIRST_TIMED, which `seconds_inside` times."""
-    return samples(data, batch_size, steps) - samples(data, batch_size, FIRST_TIMED)
-
-
-def seconds_inside(run_dir: Path, steps: int) -> float:
-    """Seconds from the end of a run's step FIRST_TIMED to the end of its last (`steps`, a
-    multiple of 50), timed from when it wrote them: its start-up and its end drop out, where the
-    difference of two whole runs leaves them to the runs' noise."""
-    first, last = written_at(run_dir, (FIRST_TIMED - 1, steps - 1))
-    return last - first
-
-
 def samples_per_s_inside(run_dir: Path, data: str, batch_size: int, steps: int) -> float:
-    """Samples per second of a run between those two writes."""
-    return samples_inside(data, batch_size, steps) / seconds_inside(run_dir, steps)
+    """Samples per second of a run from the end of its step FIRST_TIMED to the end of its last
+    (`steps`, a multiple of 50), timed from when it wrote them: its start-up and its end drop
+    out, where the difference of two whole runs leaves them to the runs' noise."""
+    first, last = written_at(run_dir, (FIRST_TIMED - 1, steps - 1))
+    extra_samples = samples(data, batch_size, steps) - samples(data, batch_size, FIRST_TIMED)
+    return extra_samples / (last - first)
 
 
 def plain_mlp_model(data: str) -> torch.nn.Module:
