@@ -511,10 +511,10 @@ GradientMonitor = import_lasting("descentlab.callbacks.gradients").GradientMonit
 spent, first, last = 0.0, None, None
 
 def timed(hook):
-    def run(self, trainer, *args):
+    def run(*args):
         global spent, first, last
         start = time.perf_counter()
-        hook(self, trainer, *args)
+        hook(*args)
         last = time.perf_counter()
         first = first or start
         spent += last - start
