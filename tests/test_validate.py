@@ -823,6 +823,44 @@ def test_a_sweep_whose_launcher_is_not_installed_names_the_extra(
     )
 
 
+@pytest.mark.parametrize(
+    "source, why",
+    [
+        ("import descentlab_no_such_package\n", "No module named 'descentlab_no_such_package'"),
+        ("from hydra import NoSuchThing\n", "cannot import name 'NoSuchThing' from 'hydra'"),
+    ],
+)
+def test_a_launcher_that_is_there_but_does_not_import_says_why(
+    monkeypatch, tmp_path: Path, source, why
+):
+    """Not "not installed": its own import fails, on a package it needs or a version that does
+    not fit, and the error says which."""
+    (tmp_path / "broken_launcher.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "broken_launcher", False)
+    target = "hydra.launcher._target_=broken_launcher.LocalLauncher"
+    with pytest.raises(Exception) as caught:
+        precheck(
+            ["-m", "hydra/launcher=submitit_local", target, f"hydra.sweep.dir={tmp_path / 's'}"]
+        )
+    message = one_line(caught.value)
+    assert message.startswith(f"hydra/launcher=submitit_local: its plugin does not import ({why}")
+    assert message.endswith('; pip install -e ".[submitit]"')
+    assert not (tmp_path / "s").exists()
+
+
+def test_the_ray_launcher_without_ray_says_so(monkeypatch, tmp_path: Path):
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason='needs pip install -e ".[ray]"')
+    monkeypatch.setitem(sys.modules, "ray", None)  # its plugin is there, Ray is not
+    with pytest.raises(Exception) as caught:
+        precheck(["-m", "hydra/launcher=ray", f"hydra.sweep.dir={tmp_path / 's'}"])
+    assert one_line(caught.value) == (
+        "hydra/launcher=ray: its plugin does not import (import of ray halted; None in "
+        'sys.modules); pip install -e ".[ray]"'
+    )
+    assert not (tmp_path / "s").exists()
+
+
 def without(package: str, tmp_path: Path, *argv: str) -> subprocess.CompletedProcess:
     """`descentlab *argv`, run in `tmp_path` as if `package` were not installed."""
     (tmp_path / "sitecustomize.py").write_text(f"import sys\nsys.modules[{package!r}] = None\n")

@@ -601,15 +601,20 @@ def check_plugins(cfg: DictConfig) -> None:
     """A sweep's launcher and sweeper are Hydra plugins: one that is not installed would end in
     Hydra's traceback ("Unknown plugin class") once the sweep starts. Its module is imported
     (Hydra has imported it already, as it looked for plugins): descentlab's joblib launcher is
-    there without Hydra's, which it builds on, but then defines no launcher."""
+    there without Hydra's, which it builds on, but then defines no launcher. One that is there
+    but fails to import says why, not "not installed"."""
     for group in ("launcher", "sweeper"):
         module, _, name = cfg.hydra[group]._target_.rpartition(".")
+        choice = cfg.hydra.runtime.choices[f"hydra/{group}"]
         try:
             installed = hasattr(importlib.import_module(module), name)
-        except ImportError:  # it, or a module it imports, is missing
-            installed = False
+        except ImportError as error:
+            if isinstance(error, ModuleNotFoundError) and f"{module}.".startswith(f"{error.name}."):
+                installed = False  # the plugin itself is not there
+            else:  # there, but a package it needs is not, or does not fit
+                raise plugin_missing(f"hydra/{group}", choice, why(error)) from None
         if not installed:
-            raise plugin_missing(f"hydra/{group}", cfg.hydra.runtime.choices[f"hydra/{group}"])
+            raise plugin_missing(f"hydra/{group}", choice)
     if cfg.hydra.launcher._target_.endswith(".RayLauncher"):
         check_ray(cfg.hydra.launcher.ray)
     if cfg.hydra.launcher._target_.endswith(".SlurmLauncher") and not shutil.which("sbatch"):
@@ -623,7 +628,10 @@ def check_ray(ray_cfg: DictConfig) -> None:
     """Hydra's Ray launcher hands `init` to `ray.init` and `remote` to `ray.remote` once the
     sweep dir is made; a key neither takes would end there in Ray's traceback. ray.init's keys
     are checked against its signature, ray.remote's by Ray itself."""
-    import ray
+    try:
+        import ray
+    except ImportError as error:  # the plugin is there (checked first), Ray is not
+        raise plugin_missing("hydra/launcher", "ray", why(error)) from None
 
     init = inspect.signature(ray.init).parameters.values()
     allowed = [p.name for p in init if p.kind is not p.VAR_KEYWORD]
@@ -641,10 +649,18 @@ def check_ray(ray_cfg: DictConfig) -> None:
             raise ConfigError(f"hydra.launcher.ray.remote: {error}") from None
 
 
-def plugin_missing(group: str, choice: str) -> ConfigError:
+def plugin_missing(group: str, choice: str, why: str = "") -> ConfigError:
+    """Not installed, or installed but not importable (`why`): installing the extra again
+    fixes both."""
     extra = PLUGIN_EXTRAS.get(choice)
     fix = f'pip install -e ".[{extra}]"' if extra else "install its Hydra plugin"
+    if why:
+        return ConfigError(f"{group}={choice}: its plugin does not import ({why}); {fix}")
     return ConfigError(f"{group}={choice}: its plugin is not installed; {fix}")
+
+
+def why(error: ImportError) -> str:
+    return " ".join(str(error).split())
 
 
 def check_fresh_dir(key: str, path: Path) -> Path | None:
