@@ -57,6 +57,17 @@ def test_time_to_first_step_stops_the_run_at_its_first_step(tmp_path):
     assert not (run_dir / "results.json").exists()  # and never finished
 
 
+def test_b_in_turns_at_full_batches_has_every_batch_full_where_the_digits_do_not():
+    """The row of b. that takes the nonlinear data at the digits' batch size: every step there
+    sees a full batch, where every other digits step sees an epoch's last, of 233 samples."""
+    b = bench()
+    steps = b.IN_TURNS_STEPS["cpu"]
+    full = {len(x) for x, _ in b.mlp_batches("nonlinear", 1024, steps)}
+    digits = [len(x) for x, _ in b.mlp_batches("digits", 1024, steps)]
+    assert full == {1024}
+    assert set(digits) == {1024, 233} and digits.count(233) == steps // 2
+
+
 @pytest.mark.parametrize("data", ["digits", "nonlinear"])
 def test_the_plain_mlp_is_descentlabs_mlp_on_the_same_batches_and_loss(data):
     """b. compares like with like: the plain loop's MLP computes what descentlab's computes
