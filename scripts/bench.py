@@ -409,19 +409,20 @@ def mlp_throughput(
             )
         )
         rows.append(("b. the same, monitor on: time in its hooks, % of training", share, math.nan))
-    turns = [monitor_in_turns(tmp, data, batch_size, device) for _ in range(r)]
-    on, on_without_hooks, off = (statistics.median(run) for run in zip(*turns, strict=True))
+
+    def medians_in_turns(of: str, extra: list[str] | None = None) -> list[float]:
+        """Medians of `r` runs in turns on the data `of`: on, on without hooks, off."""
+        turns = [monitor_in_turns(tmp, of, batch_size, device, extra=extra) for _ in range(r)]
+        return [statistics.median(run) for run in zip(*turns, strict=True)]
+
+    on, on_without_hooks, off = medians_in_turns(data)
     rows.append((f"{what}, monitor on against off, in turns of {TURN} steps in one run", on, off))
     rows.append((f"{what}, the same, its hooks' time taken out", on_without_hooks, off))
     if data == "digits":
         # every other step there is an epoch's last batch, of 233 samples; the monitor's work is
         # per step (passes over the weights), so its share is larger on those short steps. No
         # validation: on 65 536 samples it takes a fifth of the run, which would dilute the ratio
-        no_val = ["+trainer.limit_val_batches=0"]
-        turns = [
-            monitor_in_turns(tmp, "nonlinear", batch_size, device, extra=no_val) for _ in range(r)
-        ]
-        on, _, off = (statistics.median(run) for run in zip(*turns, strict=True))
+        on, _, off = medians_in_turns("nonlinear", extra=["+trainer.limit_val_batches=0"])
         full = what.replace("digits", "nonlinear") + ", every batch full, no validation"
         rows.append((f"{full}, monitor on against off, in turns of {TURN} steps", on, off))
     return rows

@@ -612,7 +612,7 @@ def check_plugins(cfg: DictConfig) -> None:
             if isinstance(error, ModuleNotFoundError) and f"{module}.".startswith(f"{error.name}."):
                 installed = False  # the plugin itself is not there
             else:  # there, but a package it needs is not, or does not fit
-                raise plugin_missing(f"hydra/{group}", choice, why(error)) from None
+                raise plugin_missing(f"hydra/{group}", choice, in_one_line(error)) from None
         if not installed:
             raise plugin_missing(f"hydra/{group}", choice)
     if cfg.hydra.launcher._target_.endswith(".RayLauncher"):
@@ -631,7 +631,7 @@ def check_ray(ray_cfg: DictConfig) -> None:
     try:
         import ray
     except ImportError as error:  # the plugin is there (checked first), Ray is not
-        raise plugin_missing("hydra/launcher", "ray", why(error)) from None
+        raise plugin_missing("hydra/launcher", "ray", in_one_line(error)) from None
 
     init = inspect.signature(ray.init).parameters.values()
     allowed = [p.name for p in init if p.kind is not p.VAR_KEYWORD]
@@ -659,7 +659,7 @@ def plugin_missing(group: str, choice: str, why: str = "") -> ConfigError:
     return ConfigError(f"{group}={choice}: its plugin is not installed; {fix}")
 
 
-def why(error: ImportError) -> str:
+def in_one_line(error: ImportError) -> str:
     return " ".join(str(error).split())
 
 
