@@ -19,6 +19,9 @@ b. samples per second of a ~1 M-parameter MLP on batches of 1024, with the gradi
    the digits, the same in turns on the nonlinear data's MLP too, whose batches are all full
    (every other digits batch is an epoch's last, of 233 samples, where the monitor's per-step
    work weighs more), without validation (a fifth of that run, which would dilute the ratio);
+   and descentlab with the monitor off against the plain loop, both in one process by turns of
+   TURN steps, each step timed, so that the machine's drift (which moves a loop's speed by
+   several per cent from one minute to the next) falls on both alike;
    `--device cuda` trains them on the GPU, and
    `--mlp-data nonlinear --batch-size 65536` takes the MLP to batches larger than the digits
    hold (1 257 training images);
@@ -38,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache, partial
 from pathlib import Path
 from typing import NamedTuple
@@ -239,8 +242,28 @@ def plain_mlp(
     logdir: Path | None = None,
     monitor: bool = False,
 ) -> float:
-    """The MLP with SGD on the same batches, drawn before the clock starts and held on `device`
-    (descentlab holds its data sets there); returns seconds. Without `logdir`, a bare loop.
+    """`plain_mlp_steps` run through, timed from its first step to its end: seconds."""
+    run = plain_mlp_steps(steps, data, batch_size, device, logdir, monitor)
+    next(run)  # set up
+    start = time.perf_counter()
+    for _ in run:
+        pass
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def plain_mlp_steps(
+    steps: int,
+    data: str = "digits",
+    batch_size: int = 1024,
+    device: str = "cpu",
+    logdir: Path | None = None,
+    monitor: bool = False,
+) -> Iterator[None]:
+    """The MLP with SGD on the same batches, drawn and held on `device` (descentlab holds its
+    data sets there) before the first yield; then one yield after each step, and the end (the
+    values left on the device, written) after the last. Without `logdir`, a bare loop.
     With it, the loop also writes there what descentlab's run writes (but for what only the
     run's end writes, which a long and a short run share): train/loss and lr every step,
     val/loss and the data's metrics every VAL_EVERY steps, and with `monitor` the gradient
@@ -259,13 +282,14 @@ def plain_mlp(
     params = list(model.parameters())
     writer = None if logdir is None else SummaryWriter(logdir)
     rows = []
-    start = time.perf_counter()
+    yield
     for step, (x, y) in enumerate(batches):
         optimizer.zero_grad()
         loss = case.loss(model(x), y)
         loss.backward()
         if writer is None:
             optimizer.step()
+            yield
             continue
         writer.add_scalar("lr", optimizer.param_groups[0]["lr"], step)
         if monitor:
@@ -287,6 +311,7 @@ def plain_mlp(
                 val = {"loss": case.loss(y_hat, y_val), **case.metrics(y_hat, y_val)}
             for name, value in val.items():
                 writer.add_scalar(f"val/{name}", value.item(), step + 1)
+        yield
     if writer is not None:
         tags = ["train/loss"]
         if monitor:
@@ -296,9 +321,6 @@ def plain_mlp(
             for tag, value in zip(tags, row, strict=True):
                 writer.add_scalar(tag, value, step)
         writer.close()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def median(fn, repeats: int) -> float:
@@ -418,6 +440,10 @@ def mlp_throughput(
     on, on_without_hooks, off = medians_in_turns(data)
     rows.append((f"{what}, monitor on against off, in turns of {TURN} steps in one run", on, off))
     rows.append((f"{what}, the same, its hooks' time taken out", on_without_hooks, off))
+    turns = [plain_in_turns(tmp, data, batch_size, device) for _ in range(r)]
+    ours, plain = (statistics.median(run) for run in zip(*turns, strict=True))
+    in_one_process = f"in turns of {TURN} steps with the plain loop in one process"
+    rows.append((f"{what}, monitor off, {in_one_process}", ours, plain))
     if data == "digits":
         # every other step there is an epoch's last batch, of 233 samples; the monitor's work is
         # per step (passes over the weights), so its share is larger on those short steps. No
@@ -596,6 +622,86 @@ GradientMonitor.on_train_batch_end = on_train_batch_end
 sys.argv[0] = "descentlab"
 main()
 """
+
+
+def plain_in_turns_script(steps: int, data: str, batch_size: int, device: str, logdir: Path) -> str:
+    """`descentlab` and the plain loop in turns of TURN steps in one process: after each TURN
+    steps of descentlab's run, the plain loop (`plain_mlp_steps` with these arguments, set up
+    before the run) takes the same TURN steps. Lines "ours K S" and "plain K S" give the seconds
+    of step K: descentlab's from the end of step K − 1's batch to the end of its own, as
+    MONITOR_IN_TURNS's (the plain loop's turn in between left out), the plain loop's from its
+    step's start to its end (on a GPU, each step's kernels waited for)."""
+    return f"""
+import sys, time
+from pathlib import Path
+import torch
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from bench import plain_mlp_steps
+from descentlab.cli import main
+from descentlab.imports import import_lasting
+
+DescentModule = import_lasting("descentlab.module").DescentModule  # as FIRST_STEP
+plain = plain_mlp_steps({steps}, {data!r}, {batch_size}, {device!r}, Path({str(logdir)!r}))
+next(plain)  # set up
+last = None
+
+def synchronize():
+    if {device!r} == "cuda":
+        torch.cuda.synchronize()
+
+def on_train_batch_end(self, outputs, batch, batch_idx):  # after every callback's
+    global last
+    k = self.trainer.global_step - 1  # the step just ended
+    synchronize()
+    now = time.perf_counter()
+    if last is not None:
+        print("ours", k, now - last)
+    if (k + 1) % {TURN} == 0:
+        for j in range(k + 1 - {TURN}, k + 1):
+            start = time.perf_counter()
+            next(plain)
+            synchronize()
+            print("plain", j, time.perf_counter() - start)
+        now = time.perf_counter()
+    last = now
+
+DescentModule.on_train_batch_end = on_train_batch_end
+sys.argv[0] = "descentlab"
+main()
+"""
+
+
+def plain_in_turns(
+    tmp: Path, data: str, batch_size: int, device: str, steps: int | None = None
+) -> tuple[float, float]:
+    """b. descentlab (the monitor off) against the plain loop writing the same, with the
+    machine's drift taken out: both in one process, by turns of TURN steps
+    (`plain_in_turns_script`): samples/s of each."""
+    steps = steps or IN_TURNS_STEPS[device]
+    args = [
+        *mlp_overrides(data, batch_size, device),
+        "callbacks.gradients=null",
+        f"trainer.max_steps={steps}",
+        f"hydra.run.dir={fresh(tmp)}",
+    ]
+    script = plain_in_turns_script(steps, data, batch_size, device, fresh(tmp))
+    _, out = app_output(*args, cwd=tmp, script=script)
+    return with_plain_in_turns(out, [len(x) for x, _ in mlp_batches(data, batch_size, steps)])
+
+
+def with_plain_in_turns(out: str, n: list[int]) -> tuple[float, float]:
+    """From `plain_in_turns_script`'s stdout and the samples of each step (`n`), from step
+    FIRST_TIMED on: samples/s of descentlab's steps and of the plain loop's. A validation
+    (every VAL_EVERY steps) counts in the step after it in descentlab's times, in the step before
+    it in the plain loop's: from FIRST_TIMED to a last step of k·VAL_EVERY − 1, as many in each."""
+    seconds, samples_of = {"ours": 0.0, "plain": 0.0}, {"ours": 0, "plain": 0}
+    for line in out.splitlines():
+        if line.startswith(("ours ", "plain ")):
+            who, k, step_s = line.split()
+            if int(k) >= FIRST_TIMED:
+                seconds[who] += float(step_s)
+                samples_of[who] += n[int(k)]
+    return samples_of["ours"] / seconds["ours"], samples_of["plain"] / seconds["plain"]
 
 
 def monitor_hooks(out: str) -> tuple[float, float]:

@@ -235,6 +235,45 @@ def test_the_monitor_in_turns_runs_its_hooks_every_other_turn_and_times_each_ste
     assert on_without_hooks > on
 
 
+def test_the_plain_mlp_yields_once_set_up_then_after_each_step_and_writes_at_its_end(tmp_path):
+    """b.'s plain loop as steps one can take in turns with descentlab's: set up at the first
+    yield, a step at each next, and its per-step values written at its end."""
+    b = bench()
+    run = b.plain_mlp_steps(6, "digits", 64, "cpu", tmp_path)
+    assert next(run) is None  # set up
+    assert sum(1 for _ in run) == 6
+    assert [k for k, _ in scalars(tmp_path)["train/loss"]] == list(range(6))
+
+
+@pytest.mark.slow
+def test_the_plain_loop_in_turns_takes_each_turn_after_descentlabs_and_times_each_step(tmp_path):
+    """b.'s run of descentlab and the plain loop in one process: after each 20 steps of
+    descentlab's, the plain loop's same 20 steps, each step of both timed; samples/s of each
+    from step 100, each step counted with its own batch's samples."""
+    b = bench()
+    steps = 180
+    args = [*b.mlp_overrides("digits", 128, "cpu"), "callbacks.gradients=null"]
+    script = b.plain_in_turns_script(steps, "digits", 128, "cpu", tmp_path / "plain")
+    _, out = b.app_output(*args, f"trainer.max_steps={steps}", f"hydra.run.dir={tmp_path / 'run'}",
+                          cwd=tmp_path, script=script)  # fmt: skip
+    lines = [line.split() for line in out.splitlines() if line.startswith(("ours ", "plain "))]
+    expected = []
+    for turn in range(0, steps, 20):  # descentlab's first step has no end before it to time from
+        expected += [("ours", k) for k in range(max(turn, 1), turn + 20)]
+        expected += [("plain", k) for k in range(turn, turn + 20)]
+    assert [(who, int(k)) for who, k, _ in lines] == expected
+    assert all(float(s) > 0 for *_, s in lines)
+
+    n = [len(x) for x, _ in b.mlp_batches("digits", 128, steps)]
+    timed = [(who, int(k), float(s)) for who, k, s in lines if int(k) >= 100]
+    ours, plain = (
+        sum(n[k] for who, k, _ in timed if who == side)
+        / sum(s for who, _, s in timed if who == side)
+        for side in ("ours", "plain")
+    )
+    assert b.with_plain_in_turns(out, n) == pytest.approx((ours, plain))
+
+
 def test_figures_have_four_significant_digits_and_no_exponent():
     figure = bench().figure
     assert [figure(x) for x in (17_804.9, 1_838_000.4, 19_155, 1.2413, 0.34391, 27.784)] == [
