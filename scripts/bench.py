@@ -413,6 +413,9 @@ def mlp_throughput(
     on, off = samples_per_s("on"), samples_per_s("off")
     on_inside, off_inside = (statistics.median(inside[variant]) for variant in ("on", "off"))
     timed_inside = f"descentlab timed inside its runs from step {FIRST_TIMED}"
+    turns = [plain_in_turns(tmp, data, batch_size, device) for _ in range(r)]
+    turns_ours, turns_plain = (statistics.median(run) for run in zip(*turns, strict=True))
+    in_one_process = f"in turns of {TURN} steps with the plain loop in one process"
     rows = [
         (f"{what}, monitor on", on, samples_per_s("plain on")),
         (f"{what}, monitor off", off, samples_per_s("plain off")),
@@ -420,6 +423,7 @@ def mlp_throughput(
         (f"{what}, monitor on, against descentlab with it off", on, off),
         (f"{what}, monitor on, {timed_inside}", on_inside, samples_per_s("plain on")),
         (f"{what}, monitor off, {timed_inside}", off_inside, samples_per_s("plain off")),
+        (f"{what}, monitor off, {in_one_process}", turns_ours, turns_plain),
         (f"{what}, monitor on against off, {timed_inside}", on_inside, off_inside),
     ]
     if device == "cpu":  # on a GPU the hooks' time is only the host's, not the kernels'
@@ -440,10 +444,6 @@ def mlp_throughput(
     on, on_without_hooks, off = medians_in_turns(data)
     rows.append((f"{what}, monitor on against off, in turns of {TURN} steps in one run", on, off))
     rows.append((f"{what}, the same, its hooks' time taken out", on_without_hooks, off))
-    turns = [plain_in_turns(tmp, data, batch_size, device) for _ in range(r)]
-    ours, plain = (statistics.median(run) for run in zip(*turns, strict=True))
-    in_one_process = f"in turns of {TURN} steps with the plain loop in one process"
-    rows.append((f"{what}, monitor off, {in_one_process}", ours, plain))
     if data == "digits":
         # every other step there is an epoch's last batch, of 233 samples; the monitor's work is
         # per step (passes over the weights), so its share is larger on those short steps. No
