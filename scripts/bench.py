@@ -234,21 +234,13 @@ def plain_mlp_model(data: str) -> torch.nn.Module:
     )
 
 
-def plain_mlp(
-    steps: int,
-    data: str = "digits",
-    batch_size: int = 1024,
-    device: str = "cpu",
-    logdir: Path | None = None,
-    monitor: bool = False,
-) -> float:
-    """`plain_mlp_steps` run through, timed from its first step to its end: seconds."""
-    run = plain_mlp_steps(steps, data, batch_size, device, logdir, monitor)
+def seconds_of(run: Iterator[None]) -> float:
+    """A run of `plain_mlp_steps` run through, timed from its first step to its end."""
     next(run)  # set up
     start = time.perf_counter()
     for _ in run:
         pass
-    if device == "cuda":
+    if torch.cuda.is_initialized():
         torch.cuda.synchronize()
     return time.perf_counter() - start
 
@@ -349,7 +341,7 @@ def seed_example_step(tmp: Path, r: int) -> list[Row]:
 
 
 def mlp_overrides(data: str, batch_size: int, device: str) -> list[str]:
-    """descentlab's MLP run in b., as `plain_mlp` trains it."""
+    """descentlab's MLP run in b., as `plain_mlp_steps` trains it."""
     return [
         *MLP_DATA[data].overrides,
         "model.widths=[1024,1024]",
@@ -392,7 +384,8 @@ def mlp_throughput(
                 inside[variant].append(samples_per_s_inside(run_dir, data, batch_size, steps))
             return seconds
         logs, monitor = plain[variant]
-        return plain_mlp(steps, data, batch_size, device, fresh(tmp) if logs else None, monitor)
+        logdir = fresh(tmp) if logs else None
+        return seconds_of(plain_mlp_steps(steps, data, batch_size, device, logdir, monitor))
 
     short, long = MLP_STEPS[device]
     seconds: dict[tuple[str, int], list[float]] = {}

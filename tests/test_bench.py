@@ -108,7 +108,8 @@ def test_the_plain_mlp_loop_writes_what_descentlabs_run_writes(tmp_path, run_app
     mlp = b.mlp_overrides("digits", 1024, "cpu")
     proc, run_dir, _ = run_app(*mlp, *off, "trainer.max_steps=100", "explain=0")
     assert proc.returncode == 0, proc.stderr
-    b.plain_mlp(100, "digits", 1024, "cpu", tmp_path / "plain", monitor=monitor)
+    for _ in b.plain_mlp_steps(100, "digits", 1024, "cpu", tmp_path / "plain", monitor=monitor):
+        pass
     at_end = ("final/", "test/", "epoch")  # epoch: Lightning's, written by its test loop
     ours = {tag: v for tag, v in scalars(run_dir).items() if not tag.startswith(at_end)}
     plain = scalars(tmp_path / "plain")
