@@ -30,7 +30,8 @@ c. a 64-job lr × init sweep of 200 steps each, sequential and with joblib on al
 d. start-up: `descentlab --cfg job`, and the time from launch to the first training step.
 
 The plain loops run in this process, with glibc's malloc set as in descentlab's runs
-(`descentlab.memory`), so that the comparison is of the work each does, not of the allocator.
+(`descentlab.memory`), so that the comparison is of the work each does, not of the allocator;
+the one that takes turns with descentlab runs in descentlab's process, with its malloc.
 """
 
 import argparse
